@@ -1,0 +1,89 @@
+/* index.h — the SQLite index of a pool's chunk mappings.
+ *
+ * The index is a cache built from core's walk of the pool metadata: deleting
+ * it loses nothing.  fs/ and tools/ answer every question about what is
+ * mapped where from here (and read data through core's pool).  See schema.c
+ * for the tables.  Units: chunks unless a name says bytes.
+ */
+#ifndef THINFS_INDEX_H
+#define THINFS_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/thin_meta.h"
+
+struct tf_pool;
+struct tf_index;
+
+struct tf_ix_pool {
+	char identity[256];
+	char source[1024];
+	uint32_t chunk_sectors;
+	uint64_t transaction_id;
+	uint64_t data_nr_blocks, data_nr_allocated;
+	uint64_t metadata_nr_blocks, metadata_nr_allocated;
+	int64_t built_at; /* unix time of the last refresh that changed anything */
+	int64_t checked_at; /* unix time of the last refresh */
+};
+
+struct tf_ix_dev {
+	uint32_t thin_id;
+	char *name;
+	char *lv_id;
+	char *origin; /* NULL if none */
+	uint64_t size_bytes;
+	int64_t creation_time;
+	uint64_t mapped_chunks;
+	uint64_t exclusive_chunks; /* data chunks no other device maps */
+	uint64_t shared_chunks;    /* mapped_chunks - exclusive_chunks */
+	uint64_t mapping_root;
+};
+
+struct tf_index_stats {
+	bool rebuilt;
+	uint64_t transaction_id;
+	size_t devices_total;
+	size_t devices_walked; /* re-walked because their root or details changed */
+	uint64_t extents;      /* rows in the extents table afterwards */
+	double seconds;
+};
+
+/* The default index path for a pool identity: $THINFS_INDEX_DIR, else
+ * /var/cache/thinfs as root, else $XDG_CACHE_HOME/thinfs or ~/.cache/thinfs;
+ * the file name is the identity made filename-safe, plus ".db". */
+int tf_index_default_path(const char *identity, char *buf, size_t len);
+
+int tf_index_open(const char *path, struct tf_index **out);
+void tf_index_close(struct tf_index *ix);
+
+/* Brings the index up to date with the pool.  Without rebuild, devices whose
+ * mapping root and details are unchanged keep their rows; a different pool
+ * identity or schema version forces a rebuild.  One transaction: a reader
+ * never sees a half-built index. */
+int tf_index_refresh(struct tf_index *ix, struct tf_pool *p, bool rebuild,
+		     struct tf_index_stats *st);
+
+int tf_index_pool(struct tf_index *ix, struct tf_ix_pool *out);
+
+/* Devices sorted by name. */
+int tf_index_devices(struct tf_index *ix, struct tf_ix_dev **devs, size_t *n);
+void tf_index_devices_free(struct tf_ix_dev *devs, size_t n);
+
+/* All runs of one device in ascending vbegin (malloc'd); -ENOENT if unknown. */
+int tf_index_extents(struct tf_index *ix, uint32_t thin_id, struct tf_thin_run **runs,
+		     size_t *n);
+
+struct tf_ix_change {
+	enum tf_diff_kind kind;
+	struct tf_thin_run run; /* see tf_thin_diff() */
+};
+
+/* What differs between base and lv, ascending, from a walk of the pool's
+ * metadata that skips shared subtrees (cost ∝ changes).  Fails with -ESTALE
+ * if the pool's transaction id moved past the index's. */
+int tf_index_diff(struct tf_index *ix, struct tf_pool *p, uint32_t base_id, uint32_t lv_id,
+		  struct tf_ix_change **changes, size_t *n, struct tf_walk_stats *st);
+
+#endif
