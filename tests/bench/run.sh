@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Benchmarks: ratios measured in one run on one machine (absolute times on a
+# shared machine mislead; ratios of two things measured side by side do not).
+# Not a test: it reports, it does not pass or fail.
+#
+#   R_diff   thinfs diff ÷ thin_delta on kernel metadata with 1M mappings and
+#            100 changed chunks in 10 clusters (target ≤ 0.05)
+#   R_index  full thinfs index ÷ thin_dump on the same (target ≤ 1.0)
+#   R_read   cp --sparse=always through the mount ÷ reading the same
+#            allocated bytes straight from the data image (throughput, ≥ 0.7)
+#   R_skip   bytes read from the data device ÷ allocated bytes (1.00)
+#
+# Usage: tests/bench/run.sh [BUILD_DIR]   (default: build)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+B=${1:-build}
+THINFS="$PWD/$B/tools/thinfs"
+T=$(mktemp -d /tmp/thinfs-bench.XXXXXX)
+M="$T/mnt"
+trap 'mountpoint -q "$M" 2>/dev/null && fusermount3 -u "$M"; rm -rf "$T"' EXIT
+export THINFS_INDEX_DIR="$T/index"
+
+now() { date +%s.%N; }
+# best_of N CMD...: the fastest of N runs, in seconds (noise only adds time).
+best_of() {
+	local n=$1 best=
+	shift
+	for _ in $(seq "$n"); do
+		local a b
+		a=$(now)
+		"$@" >/dev/null 2>&1
+		b=$(now)
+		best=$(awk -v a="$a" -v b="$b" -v m="$best" 'BEGIN { d = b - a; print (m == "" || d < m) ? d : m }')
+	done
+	echo "$best"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+for f in kernel-1m-mappings kernel-1m-scrambled; do
+	P="$T/$f"
+	mkdir -p "$P"
+	zstd -q -d --sparse "tests/fixtures/$f/metadata.zst" -o "$P/metadata"
+	: >"$P/data"
+	t_delta=$(best_of 3 thin_delta --snap1 2 --snap2 3 "$P/metadata")
+	t_dump=$(best_of 2 thin_dump "$P/metadata")
+	t_index=$(best_of 2 "$THINFS" index "$P" --rebuild --index "$T/$f.db")
+	t_diff=$(best_of 3 "$THINFS" diff "$P" thin2 thin3 --index "$T/$f.db")
+	nodes=$("$THINFS" diff "$P" thin2 thin3 --index "$T/$f.db" --stats 2>&1 >/dev/null | sed -n 's/.* \([0-9]*\) metadata nodes read.*/\1/p')
+	echo "$f: thin_delta $t_delta s, thinfs diff $t_diff s ($nodes nodes read) -> R_diff = $(ratio "$t_diff" "$t_delta") (target <= 0.05)"
+	echo "$f: thin_dump $t_dump s, thinfs index --rebuild $t_index s -> R_index = $(ratio "$t_index" "$t_dump") (target <= 1.0)"
+	rm -f "$P/metadata"
+done
+
+# A 4 GiB volume with about 10% allocated in scattered runs of 1-8 chunks.
+P="$T/sparse"
+mkdir -p "$P" "$M"
+awk 'BEGIN {
+	srand(7); cs = 128; nv = 65536; v = 0; d = 0
+	printf "<superblock uuid=\"\" time=\"0\" transaction=\"1\" flags=\"0\" version=\"2\" data_block_size=\"%d\" nr_data_blocks=\"%d\">\n", cs, 8192
+	printf "  <device dev_id=\"1\" mapped_blocks=\"0\" transaction=\"0\" creation_time=\"0\" snap_time=\"0\">\n"
+	while (d < 6500) {
+		v += int(rand() * 150) + 1; l = int(rand() * 8) + 1
+		if (v + l >= nv) break
+		printf "    <range_mapping origin_begin=\"%d\" data_begin=\"%d\" length=\"%d\" time=\"0\"/>\n", v, d, l
+		v += l; d += l
+	}
+	printf "  </device>\n</superblock>\n" }' >"$T/sparse.xml"
+truncate -s 64M "$P/metadata"
+thin_restore -q -i "$T/sparse.xml" -o "$P/metadata"
+head -c $((8192 * 65536)) /dev/urandom >"$P/data"
+cat >"$P/lvm.cfg" <<CFG
+bench {
+	id = "bench0-0000-0000-0000-0000-0000-000000"
+	extent_size = 8192
+	logical_volumes {
+		pool {
+			id = "benchp-0000-0000-0000-0000-0000-000000"
+			segment_count = 1
+			segment1 { start_extent = 0
+				extent_count = 128
+				type = "thin-pool"
+				metadata = "pool_tmeta"
+				pool = "pool_tdata"
+				transaction_id = 1
+				chunk_size = 128 }
+		}
+		vol {
+			id = "benchv-0000-0000-0000-0000-0000-000000"
+			segment_count = 1
+			segment1 { start_extent = 0
+				extent_count = 1024
+				type = "thin"
+				thin_pool = "pool"
+				transaction_id = 0
+				device_id = 1 }
+		}
+	}
+}
+CFG
+alloc=$(awk -F'"' '/range_mapping/ { s += $6 } END { print s * 65536 }' "$T/sparse.xml")
+"$THINFS" mount "$P" "$M"
+cat "$P/data" >/dev/null # warm the page cache for the direct read
+t_direct=$(best_of 3 dd if="$P/data" of=/dev/null bs=1M count=$((alloc / 1048576)))
+before=$(sed -n 's/.*"data_bytes_read": \([0-9]*\).*/\1/p' "$M/.thinfs/status")
+a=$(now)
+cp --sparse=always "$M/volumes/vol" "$T/copy" # once: a second run would read the page cache
+b=$(now)
+after=$(sed -n 's/.*"data_bytes_read": \([0-9]*\).*/\1/p' "$M/.thinfs/status")
+t_cp=$(awk -v a="$a" -v b="$b" 'BEGIN { print b - a }')
+fusermount3 -u "$M"
+echo "sparse 4 GiB volume, $alloc bytes allocated: direct read $t_direct s, cp through thinfs $t_cp s -> R_read = $(ratio "$t_direct" "$t_cp") (target >= 0.7)"
+echo "bytes read from the data device $((after - before)) / allocated $alloc -> R_skip = $(ratio $((after - before)) "$alloc") (target 1.00)"
