@@ -1,7 +1,6 @@
 /* seekmap.c — prints a file's data ranges as "OFFSET LENGTH" lines using
  * SEEK_DATA/SEEK_HOLE, so tests can compare the hole map a filesystem
  * reports with an oracle. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -1,0 +1,12 @@
+/* crc32c.h — CRC-32C (Castagnoli), as dm-persistent-data checksums blocks. */
+#ifndef THINFS_CRC32C_H
+#define THINFS_CRC32C_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The raw CRC register after feeding p (no final inversion), like the
+ * kernel's crc32c(seed, p, n). */
+uint32_t tf_crc32c(uint32_t seed, const void *p, size_t n);
+
+#endif
