@@ -352,6 +352,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
 	/* Large requests: copies move 1 MiB per round trip. */
+	conn->max_read = 1 << 20; /* must equal the max_read mount option */
 	conn->max_write = 1 << 20;
 	conn->max_readahead = 1 << 20;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)

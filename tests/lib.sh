@@ -81,8 +81,8 @@ xml_ranges() {
 	d == dev && /range_mapping/ { match($0, /origin_begin="[0-9]+"/); b = substr($0, RSTART + 14, RLENGTH - 15);
 		match($0, /length="[0-9]+"/); l = substr($0, RSTART + 8, RLENGTH - 9); print b, l }
 	' "$1" | sort -n -k1,1 | awk -v cs="$3" '
-	{ if (n && $1 == e) { e += $2 } else { if (n) print s * cs * 512, (e - s) * cs * 512; s = $1; e = $1 + $2; n = 1 } }
-	END { if (n) print s * cs * 512, (e - s) * cs * 512 }'
+	{ if (n && $1 == e) { e += $2 } else { if (n) printf "%.0f %.0f\n", s * cs * 512, (e - s) * cs * 512; s = $1; e = $1 + $2; n = 1 } }
+	END { if (n) printf "%.0f %.0f\n", s * cs * 512, (e - s) * cs * 512 }'
 }
 
 # xml_assemble XML DEV DATA SIZE OUT: rebuilds the volume image that the

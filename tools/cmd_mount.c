@@ -75,6 +75,7 @@ static int mount_run(const struct tf_cmd *cmd, int argc, char **argv)
 	static const char *const extra[] = {"f", "foreground", "d", "debug", "o=", NULL};
 	struct mount_args m = {.cmdname = cmd->name};
 	struct tf_cli_common c = {0};
+	char mnt[PATH_MAX];
 	const char *pos[2];
 	size_t npos;
 	int rc;
@@ -89,7 +90,12 @@ static int mount_run(const struct tf_cmd *cmd, int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	m.o.source = pos[0];
-	m.o.mountpoint = pos[1];
+	/* The server leaves the working directory when it detaches. */
+	if (!realpath(pos[1], mnt)) {
+		tf_fail(errno, "%s: mountpoint: %s", pos[1], strerror(errno));
+		return tf_cli_fail(cmd);
+	}
+	m.o.mountpoint = mnt;
 	if (c.index_path)
 		m.o.index_path = c.index_path;
 	if (tf_fs_mount(&m.o) < 0)

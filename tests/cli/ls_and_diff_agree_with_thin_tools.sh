@@ -7,7 +7,7 @@
 # ls_oracle META CHUNK_BYTES: "dev mapped exclusive shared" in bytes, by thin_ls.
 ls_oracle() {
 	thin_ls --no-headers -o DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS,SHARED_BLOCKS "$1" |
-		awk -v c="$2" '{ print $1, $2 * c, $3 * c, $4 * c }' | sort -n
+		awk -v c="$2" '{ printf "%.0f %.0f %.0f %.0f\n", $1, $2 * c, $3 * c, $4 * c }' | sort -n
 }
 
 ls_thinfs() {
@@ -20,8 +20,8 @@ ls_thinfs() {
 delta_oracle() {
 	thin_delta --snap1 "$2" --snap2 "$3" "$1" | grep -E '<(left_only|right_only|different) ' |
 		sed 's/.*begin="\([0-9]*\)" length="\([0-9]*\)".*/\1 \2/' | sort -n -k1,1 |
-		awk -v c="$4" '{ if (n && $1 == e) e += $2; else { if (n) print s * c, (e - s) * c; s = $1; e = $1 + $2; n = 1 } }
-		END { if (n) print s * c, (e - s) * c }'
+		awk -v c="$4" '{ if (n && $1 == e) e += $2; else { if (n) printf "%.0f %.0f\n", s * c, (e - s) * c; s = $1; e = $1 + $2; n = 1 } }
+		END { if (n) printf "%.0f %.0f\n", s * c, (e - s) * c }'
 }
 
 # --- the kernel-written pool ---

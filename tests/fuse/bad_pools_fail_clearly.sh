@@ -6,6 +6,7 @@
 D="$TF_TMP/demo"
 unpack_demo "$D"
 
+mkdir -p "$TF_TMP/m1" "$TF_TMP/m2"
 bad="$TF_TMP/bad-sb"
 cp -r "$D" "$bad"
 printf '\xff\xff\xff\xff' | dd of="$bad/metadata" bs=1 seek=64 conv=notrunc status=none
