@@ -377,7 +377,7 @@ static int dl_get(struct tf_ext_view *v, uint32_t ino, struct dirlist **out)
 	}
 	b.dl->ino = ino;
 	b.dl->refs = 1;
-	e = ext2fs_dir_iterate2(fs, ino, DIRENT_FLAG_INCLUDE_INLINE_DATA, NULL, dl_add, &b);
+	e = ext2fs_dir_iterate2(fs, ino, 0, NULL, dl_add, &b);
 	if (b.err < 0 || (!e && dl_index(b.dl) < 0)) {
 		rc = tf_fail(ENOMEM, "%s directory inode %u: out of memory", v->label, ino);
 		goto out;
@@ -909,6 +909,15 @@ static int view_first_open(struct tf_ext_view *v, ext2_filsys *fs)
 		       error_message(e0));
 }
 
+/* com_err's message table is process-wide and registering it twice is
+ * harmless but not thread-safe: do it once. */
+static pthread_once_t err_table_once = PTHREAD_ONCE_INIT;
+
+static void err_table_init(void)
+{
+	initialize_ext2_error_table();
+}
+
 int tf_ext_view_open(tf_read_fn read, void *ctx, uint64_t off, uint64_t len, const char *label,
 		     const struct tf_ext_opts *opts, struct tf_ext_view **out)
 {
@@ -917,6 +926,7 @@ int tf_ext_view_open(tf_read_fn read, void *ctx, uint64_t off, uint64_t len, con
 	char jnote[256];
 	int rc;
 
+	pthread_once(&err_table_once, err_table_init);
 	if (!v)
 		return tf_fail(ENOMEM, "%s: out of memory", label);
 	snprintf(v->label, sizeof(v->label), "%s", label ? label : "filesystem");
