@@ -874,6 +874,32 @@ const char *tf_ext_view_note(const struct tf_ext_view *v)
 	return v->note;
 }
 
+/* Checks the geometry of the superblock at byte offset off before libext2fs
+ * sizes its tables from it: a filesystem larger than its window is refused
+ * (as the kernel refuses to mount it), which also bounds what a corrupt or
+ * hostile superblock can make libext2fs allocate.  0 if plausible, else an
+ * errcode_t. */
+static errcode_t view_sb_precheck(struct tf_ext_view *v, uint64_t off)
+{
+	struct ext2_super_block sb;
+	uint64_t blocks;
+	unsigned bs;
+
+	if (ext_src_read(&v->src, &sb, sizeof(sb), off) < 0)
+		return EXT2_ET_SHORT_READ;
+	if (ext2fs_le16_to_cpu(sb.s_magic) != EXT2_SUPER_MAGIC)
+		return EXT2_ET_BAD_MAGIC;
+	if (ext2fs_le32_to_cpu(sb.s_log_block_size) > EXT2_MAX_BLOCK_LOG_SIZE - EXT2_MIN_BLOCK_LOG_SIZE)
+		return EXT2_ET_CORRUPT_SUPERBLOCK;
+	bs = EXT2_MIN_BLOCK_SIZE << ext2fs_le32_to_cpu(sb.s_log_block_size);
+	blocks = ext2fs_le32_to_cpu(sb.s_blocks_count);
+	if (ext2fs_le32_to_cpu(sb.s_feature_incompat) & EXT4_FEATURE_INCOMPAT_64BIT)
+		blocks |= (uint64_t)ext2fs_le32_to_cpu(sb.s_blocks_count_hi) << 32;
+	if (blocks == 0 || blocks > v->src.len / bs)
+		return EXT2_ET_CORRUPT_SUPERBLOCK;
+	return 0;
+}
+
 /* Opens the first handle: the primary superblock, else the first backup. */
 static int view_first_open(struct tf_ext_view *v, ext2_filsys *fs)
 {
@@ -882,7 +908,11 @@ static int view_first_open(struct tf_ext_view *v, ext2_filsys *fs)
 
 	v->sb_blk = 0;
 	v->sb_bs = 0;
-	e0 = view_fs_open(v, fs);
+	e0 = view_sb_precheck(v, 1024);
+	if (e0 == EXT2_ET_SHORT_READ)
+		return tf_fail(EIO, "%s: cannot read the superblock: %s", v->label, tf_errmsg());
+	if (!e0)
+		e0 = view_fs_open(v, fs);
 	if (!e0)
 		return 0;
 	if (e0 == EXT2_ET_UNSUPP_FEATURE || e0 == EXT2_ET_RO_UNSUPP_FEATURE)
@@ -892,7 +922,9 @@ static int view_first_open(struct tf_ext_view *v, ext2_filsys *fs)
 		v->sb_blk = bss[i] == 1024 ? 8193 : 8 * (blk64_t)bss[i];
 		if ((uint64_t)v->sb_blk * bss[i] + 1024 > v->src.len)
 			continue;
-		e = view_fs_open(v, fs);
+		e = view_sb_precheck(v, (uint64_t)v->sb_blk * bss[i]);
+		if (!e)
+			e = view_fs_open(v, fs);
 		if (!e) {
 			snprintf(v->note, sizeof(v->note),
 				 "primary superblock unusable (%s), backup at block %llu used",
@@ -905,6 +937,9 @@ static int view_first_open(struct tf_ext_view *v, ext2_filsys *fs)
 	if (e0 == EXT2_ET_BAD_MAGIC)
 		return tf_fail(EMEDIUMTYPE, "%s: no ext2/3/4 filesystem (bad superblock magic)",
 			       v->label);
+	if (e0 == EXT2_ET_CORRUPT_SUPERBLOCK)
+		return tf_fail(EUCLEAN, "%s: superblock geometry is corrupt or larger than the "
+				       "volume (%" PRIu64 " bytes)", v->label, v->src.len);
 	return tf_fail(ext_errno(e0), "%s: cannot open the filesystem: %s", v->label,
 		       error_message(e0));
 }
