@@ -582,6 +582,45 @@ static void assert_trees_equal(struct tf_ext_view *a, uint32_t ia, struct tf_ext
 	}
 }
 
+static void inline_data_files_directories_and_symlinks_read_back(void **state)
+{
+	char img[400], target[71], buf[256];
+	struct vol vol;
+	struct tf_ext_view *v;
+	struct names ns;
+	struct stat st;
+	uint32_t ino;
+
+	(void)state;
+	memset(target, 'L', 70);
+	target[70] = '\0';
+	snprintf(img, sizeof(img), "%s/inline.img", tmp);
+	sh("rm -rf %s/isrc && mkdir -p %s/isrc/sub && printf 'tiny inline file' > %s/isrc/tiny && "
+	   "head -c 100 /dev/zero | tr '\\0' Q > %s/isrc/hundred && touch %s/isrc/sub/x %s/isrc/sub/y && "
+	   "ln -s %s %s/isrc/ilink && "
+	   "mkfs.ext4 -q -F -b 4096 -I 256 -O inline_data -d %s/isrc %s 16M >/dev/null 2>&1",
+	   tmp, tmp, tmp, tmp, tmp, tmp, target, tmp, tmp, img);
+	sh("debugfs -R 'stat /tiny' %s 2>/dev/null | grep -q 'Size of inline data'", img);
+	v = view_of(&vol, img);
+	assert_file_equals(v, walk(v, "tiny"), "tiny inline file", 16);
+	memset(buf, 'Q', 100);
+	assert_file_equals(v, walk(v, "hundred"), buf, 100);
+	assert_int_equal(tf_ext_seek_data(v, walk(v, "tiny"), 3), 3);
+	assert_int_equal(tf_ext_seek_hole(v, walk(v, "tiny"), 3), 16);
+	ino = walk(v, "sub");
+	assert_int_equal(tf_ext_getattr(v, ino, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	list_dir(v, ino, &ns);
+	assert_int_equal(ns.cnt, 4);
+	free(ns.n), free(ns.ino);
+	assert_true(walk(v, "sub/y") > 0);
+	assert_int_equal(walk(v, "sub/.."), TF_EXT_ROOT_INO);
+	assert_int_equal(tf_ext_readlink(v, walk(v, "ilink"), buf, sizeof(buf)), 70);
+	assert_string_equal(buf, target);
+	tf_ext_view_close(v);
+	close(vol.fd);
+}
+
 static int read_super_incompat(const char *img, uint32_t *incompat)
 {
 	unsigned char sb[1024];
@@ -597,7 +636,8 @@ static int read_super_incompat(const char *img, uint32_t *incompat)
 /* Builds j.img whose journal holds: T1 writes a.txt's block (B), T2 writes
  * c.txt's block (D), T3 revokes it, T4 writes e.txt's block (F) but never
  * commits.  jopts: "-c" for csum v3, "" for none. */
-static void build_journal_image(const char *img, const char *jopts, unsigned bs)
+static void build_journal_image(const char *img, const char *jopts, unsigned bs,
+				const char *mkfs_opts)
 {
 	char src[400];
 
@@ -608,7 +648,7 @@ static void build_journal_image(const char *img, const char *jopts, unsigned bs)
 	   "head -c %u /dev/zero | tr '\\0' B > ../B.blk && head -c %u /dev/zero | tr '\\0' D > ../D.blk && "
 	   "head -c %u /dev/zero | tr '\\0' F > ../F.blk",
 	   src, src, src, bs, bs, bs, bs, bs, bs);
-	sh("mkfs.ext4 -q -F -b %u -d %s %s 16M >/dev/null 2>&1", bs, src, img);
+	sh("mkfs.ext4 -q -F -b %u %s -d %s %s 16M >/dev/null 2>&1", bs, mkfs_opts, src, img);
 	sh("cd %s && A=$(debugfs -R 'bmap /a.txt 0' %s 2>/dev/null) && "
 	   "C=$(debugfs -R 'bmap /c.txt 0' %s 2>/dev/null) && "
 	   "E=$(debugfs -R 'bmap /e.txt 0' %s 2>/dev/null) && "
@@ -665,10 +705,19 @@ static void journal_needing_recovery_shows_post_recovery_content(void **state)
 
 	(void)state;
 	snprintf(img, sizeof(img), "%s/j4k.img", tmp);
-	build_journal_image(img, "-c", 4096);
+	/* every tag format: csum v3 (16 bytes), none with 64bit (12), csum v2
+	 * without 64bit (10), none without 64bit (8); 4 KiB and 1 KiB blocks */
+	build_journal_image(img, "-c", 4096, "");
 	check_journal_image(img, 4096);
 	snprintf(img, sizeof(img), "%s/j1k.img", tmp);
-	build_journal_image(img, "", 1024);
+	build_journal_image(img, "", 1024, "");
+	check_journal_image(img, 1024);
+	snprintf(img, sizeof(img), "%s/jv2.img", tmp);
+	build_journal_image(img, "-c -v 2", 4096, "-O ^64bit");
+	sh("dumpe2fs -h %s 2>/dev/null | grep -q 'journal_checksum_v2'", img);
+	check_journal_image(img, 4096);
+	snprintf(img, sizeof(img), "%s/j32.img", tmp);
+	build_journal_image(img, "", 1024, "-O ^64bit");
 	check_journal_image(img, 1024);
 }
 
@@ -909,7 +958,7 @@ static void corrupt_journal_never_crashes_and_never_replays_garbage(void **state
 
 	(void)state;
 	snprintf(img, sizeof(img), "%s/jc.img", tmp);
-	build_journal_image(img, "-c", 4096);
+	build_journal_image(img, "-c", 4096, "");
 	jblk = debugfs_num("bmap <8> 1", img); /* first descriptor of T1 */
 	/* descriptor checksum broken: T1 is not replayed, nothing after it either */
 	snprintf(c, sizeof(c), "%s/jc1.img", tmp);
@@ -954,6 +1003,7 @@ int main(void)
 		cmocka_unit_test(xattrs_are_listed_and_read),
 		cmocka_unit_test(owners_modes_and_times_include_high_bits_and_nanoseconds),
 		cmocka_unit_test(statfs_reports_the_superblock_read_only),
+		cmocka_unit_test(inline_data_files_directories_and_symlinks_read_back),
 		cmocka_unit_test(journal_needing_recovery_shows_post_recovery_content),
 		cmocka_unit_test(file_created_only_in_the_journal_appears_after_replay),
 		cmocka_unit_test(a_volume_without_ext_is_reported_as_such),
