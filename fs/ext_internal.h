@@ -47,6 +47,10 @@ void ext_io_name(const struct ext_src *src, char *buf, size_t len);
 
 /* errcode_t (or a plain errno) → positive errno. */
 int ext_errno(errcode_t e);
+/* Its message, read from libext2fs's table directly: com_err's
+ * error_message() needs a process-wide registration and is not safe to call
+ * from many threads at once. */
+const char *ext_strerror(errcode_t e);
 
 /* A file's block map as sorted runs; holes are the gaps.  Immutable once built. */
 struct ext_run {

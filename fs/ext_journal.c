@@ -436,7 +436,7 @@ int ext_journal_replay(ext2_filsys fs, const struct ext_src *src, struct ext_ove
 	e = ext2fs_read_inode(fs, sb->s_journal_inum, &ji);
 	if (e)
 		return tf_fail(ext_errno(e), "%s journal inode %u: %s", src->label,
-			       sb->s_journal_inum, error_message(e));
+			       sb->s_journal_inum, ext_strerror(e));
 	if ((rc = ext_map_build(fs, sb->s_journal_inum, &ji, src->label, &j.map)) < 0)
 		return tf_fail_ctx(rc, "journal: ");
 	j.maxlen = UINT32_MAX;

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* A corrupt tree must not make us allocate without bound. */
 #define MAP_MAX_RUNS (1u << 24)
@@ -55,6 +56,17 @@ int ext_errno(errcode_t e)
 	default:
 		return EUCLEAN; /* corruption: the kernel's EFSCORRUPTED */
 	}
+}
+
+const char *ext_strerror(errcode_t e)
+{
+	const struct error_table *t = &et_ext2_error_table;
+
+	if (e > 0 && e < 256)
+		return strerror((int)e);
+	if (e >= t->base && e < t->base + t->n_msgs)
+		return t->msgs[e - t->base];
+	return "unknown libext2fs error";
 }
 
 struct map_build {
@@ -167,7 +179,7 @@ int ext_map_build(ext2_filsys fs, uint32_t ino, struct ext2_inode *inode, const 
 	if (rc == -1) {
 		ext_map_free(b.m);
 		return tf_fail(ext_errno(e), "%s inode %u: block map: %s", label, ino,
-			       error_message(e));
+			       ext_strerror(e));
 	}
 	if (rc < 0) {
 		ext_map_free(b.m);

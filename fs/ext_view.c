@@ -128,7 +128,7 @@ static int view_get(struct tf_ext_view *v, ext2_filsys *out)
 		pthread_cond_signal(&v->cv);
 		pthread_mutex_unlock(&v->mu);
 		return tf_fail(ext_errno(e), "%s: opening another filesystem handle: %s", v->label,
-			       error_message(e));
+			       ext_strerror(e));
 	}
 	v->all[v->nslots++] = *out;
 	pthread_mutex_unlock(&v->mu);
@@ -156,7 +156,7 @@ static int view_inode(struct tf_ext_view *v, ext2_filsys fs, uint32_t ino,
 	memset(in, 0, sizeof(*in));
 	e = ext2fs_read_inode_full(fs, ino, (struct ext2_inode *)in, sizeof(*in));
 	if (e)
-		return tf_fail(ext_errno(e), "%s inode %u: %s", v->label, ino, error_message(e));
+		return tf_fail(ext_errno(e), "%s inode %u: %s", v->label, ino, ext_strerror(e));
 	if (in->i_mode == 0)
 		return tf_fail(ESTALE, "%s inode %u: not in use", v->label, ino);
 	return 0;
@@ -384,7 +384,7 @@ static int dl_get(struct tf_ext_view *v, uint32_t ino, struct dirlist **out)
 	}
 	if (e) {
 		rc = tf_fail(ext_errno(e), "%s directory inode %u: %s", v->label, ino,
-			     error_message(e));
+			     ext_strerror(e));
 		goto out;
 	}
 	view_put(v, fs);
@@ -509,7 +509,7 @@ static int ef_get(struct tf_ext_view *v, uint32_t ino, struct efile **out)
 						   &sz);
 		if (e) {
 			rc = tf_fail(ext_errno(e), "%s inode %u: inline data: %s", v->label, ino,
-				     error_message(e));
+				     ext_strerror(e));
 			goto out;
 		}
 		f->inline_len = sz;
@@ -748,7 +748,7 @@ static int xa_open(struct tf_ext_view *v, ext2_filsys fs, uint32_t ino,
 		return 1; /* no xattrs on this filesystem */
 	if (e)
 		return tf_fail(ext_errno(e), "%s inode %u: xattrs: %s", v->label, ino,
-			       error_message(e));
+			       ext_strerror(e));
 	return 0;
 }
 
@@ -789,7 +789,7 @@ ssize_t tf_ext_listxattr(struct tf_ext_view *v, uint32_t ino, char *buf, size_t 
 		return rc;
 	if (e)
 		return tf_fail(ext_errno(e), "%s inode %u: xattrs: %s", v->label, ino,
-			       error_message(e));
+			       ext_strerror(e));
 	if (size && l.used > size)
 		return tf_fail(ERANGE, "%s inode %u: xattr names need %zu bytes", v->label, ino,
 			       l.used);
@@ -818,7 +818,7 @@ ssize_t tf_ext_getxattr(struct tf_ext_view *v, uint32_t ino, const char *name, v
 		return rc;
 	if (e) {
 		return tf_fail(ext_errno(e), "%s inode %u: xattr %s: %s", v->label, ino, name,
-			       e == EXT2_ET_EA_KEY_NOT_FOUND ? "not present" : error_message(e));
+			       e == EXT2_ET_EA_KEY_NOT_FOUND ? "not present" : ext_strerror(e));
 	}
 	if (size && len > size) {
 		ext2fs_free_mem(&val);
@@ -916,7 +916,7 @@ static int view_first_open(struct tf_ext_view *v, ext2_filsys *fs)
 	if (!e0)
 		return 0;
 	if (e0 == EXT2_ET_UNSUPP_FEATURE || e0 == EXT2_ET_RO_UNSUPP_FEATURE)
-		return tf_fail(EOPNOTSUPP, "%s: %s", v->label, error_message(e0));
+		return tf_fail(EOPNOTSUPP, "%s: %s", v->label, ext_strerror(e0));
 	for (unsigned i = 0; i < sizeof(bss) / sizeof(bss[0]); i++) {
 		v->sb_bs = bss[i];
 		v->sb_blk = bss[i] == 1024 ? 8193 : 8 * (blk64_t)bss[i];
@@ -928,7 +928,7 @@ static int view_first_open(struct tf_ext_view *v, ext2_filsys *fs)
 		if (!e) {
 			snprintf(v->note, sizeof(v->note),
 				 "primary superblock unusable (%s), backup at block %llu used",
-				 error_message(e0), (unsigned long long)v->sb_blk);
+				 ext_strerror(e0), (unsigned long long)v->sb_blk);
 			return 0;
 		}
 	}
@@ -941,16 +941,7 @@ static int view_first_open(struct tf_ext_view *v, ext2_filsys *fs)
 		return tf_fail(EUCLEAN, "%s: superblock geometry is corrupt or larger than the "
 				       "volume (%" PRIu64 " bytes)", v->label, v->src.len);
 	return tf_fail(ext_errno(e0), "%s: cannot open the filesystem: %s", v->label,
-		       error_message(e0));
-}
-
-/* com_err's message table is process-wide and registering it twice is
- * harmless but not thread-safe: do it once. */
-static pthread_once_t err_table_once = PTHREAD_ONCE_INIT;
-
-static void err_table_init(void)
-{
-	initialize_ext2_error_table();
+		       ext_strerror(e0));
 }
 
 int tf_ext_view_open(tf_read_fn read, void *ctx, uint64_t off, uint64_t len, const char *label,
@@ -961,7 +952,6 @@ int tf_ext_view_open(tf_read_fn read, void *ctx, uint64_t off, uint64_t len, con
 	char jnote[256];
 	int rc;
 
-	pthread_once(&err_table_once, err_table_init);
 	if (!v)
 		return tf_fail(ENOMEM, "%s: out of memory", label);
 	snprintf(v->label, sizeof(v->label), "%s", label ? label : "filesystem");
@@ -998,7 +988,7 @@ int tf_ext_view_open(tf_read_fn read, void *ctx, uint64_t off, uint64_t len, con
 		e = view_fs_open(v, &fs);
 		if (e) {
 			rc = tf_fail(ext_errno(e), "%s: after journal replay: %s", v->label,
-				     error_message(e));
+				     ext_strerror(e));
 			goto fail;
 		}
 		snprintf(v->note + strlen(v->note), sizeof(v->note) - strlen(v->note), "%s%s",

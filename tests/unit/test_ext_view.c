@@ -841,10 +841,10 @@ static void parallel_readers_share_a_view(void **state)
 		p[i] = (struct par){v, i + 1, 0};
 		assert_int_equal(pthread_create(&th[i], NULL, par_reader, &p[i]), 0);
 	}
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 6; i++)
 		pthread_join(th[i], NULL);
+	for (int i = 0; i < 6; i++)
 		assert_int_equal(p[i].errors, 0);
-	}
 	tf_ext_view_close(v);
 	close(vol.fd);
 }
