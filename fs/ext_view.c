@@ -915,8 +915,17 @@ static int view_first_open(struct tf_ext_view *v, ext2_filsys *fs)
 		e0 = view_fs_open(v, fs);
 	if (!e0)
 		return 0;
-	if (e0 == EXT2_ET_UNSUPP_FEATURE || e0 == EXT2_ET_RO_UNSUPP_FEATURE)
-		return tf_fail(EOPNOTSUPP, "%s: %s", v->label, ext_strerror(e0));
+	if (e0 == EXT2_ET_UNSUPP_FEATURE || e0 == EXT2_ET_RO_UNSUPP_FEATURE) {
+		struct ext2_super_block sb;
+
+		memset(&sb, 0, sizeof(sb));
+		if (ext_src_read(&v->src, &sb, sizeof(sb), 1024) == 0 &&
+		    (ext2fs_le32_to_cpu(sb.s_feature_incompat) & EXT3_FEATURE_INCOMPAT_JOURNAL_DEV))
+			return tf_fail(EMEDIUMTYPE, "%s: an external journal device, not a filesystem",
+				       v->label);
+		return tf_fail(EOPNOTSUPP, "%s: %s (incompat 0x%x)", v->label, ext_strerror(e0),
+			       ext2fs_le32_to_cpu(sb.s_feature_incompat));
+	}
 	for (unsigned i = 0; i < sizeof(bss) / sizeof(bss[0]); i++) {
 		v->sb_bs = bss[i];
 		v->sb_blk = bss[i] == 1024 ? 8193 : 8 * (blk64_t)bss[i];

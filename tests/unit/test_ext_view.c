@@ -621,6 +621,34 @@ static void inline_data_files_directories_and_symlinks_read_back(void **state)
 	close(vol.fd);
 }
 
+static void external_journals_and_journal_devices_are_reported_clearly(void **state)
+{
+	char img[400];
+	struct vol vol;
+	struct tf_ext_view *v = NULL;
+
+	(void)state;
+	snprintf(img, sizeof(img), "%s/jdev.img", tmp);
+	sh("mkfs.ext4 -q -F -O journal_dev -b 4096 %s 8M >/dev/null 2>&1", img);
+	vol_open(&vol, img);
+	assert_int_equal(tf_ext_view_open(vol_read, &vol, 0, vol.size, "jdev", NULL, &v),
+			 -EMEDIUMTYPE);
+	assert_non_null(strstr(tf_errmsg(), "journal device"));
+	close(vol.fd);
+	/* a filesystem that needs recovery from an external journal */
+	snprintf(img, sizeof(img), "%s/extj.img", tmp);
+	sh("mkfs.ext4 -q -F -b 4096 %s 16M >/dev/null 2>&1 && "
+	   "debugfs -w -f - %s >/dev/null 2>&1 <<'EOF'\n"
+	   "ssv journal_inum 0\nssv journal_dev 2049\nfeature needs_recovery\nEOF",
+	   img, img);
+	vol_open(&vol, img);
+	assert_int_equal(tf_ext_view_open(vol_read, &vol, 0, vol.size, "extj", NULL, &v),
+			 -EOPNOTSUPP);
+	assert_non_null(strstr(tf_errmsg(), "external journal"));
+	assert_null(v);
+	close(vol.fd);
+}
+
 static int read_super_incompat(const char *img, uint32_t *incompat)
 {
 	unsigned char sb[1024];
@@ -1005,6 +1033,7 @@ int main(void)
 		cmocka_unit_test(statfs_reports_the_superblock_read_only),
 		cmocka_unit_test(inline_data_files_directories_and_symlinks_read_back),
 		cmocka_unit_test(journal_needing_recovery_shows_post_recovery_content),
+		cmocka_unit_test(external_journals_and_journal_devices_are_reported_clearly),
 		cmocka_unit_test(file_created_only_in_the_journal_appears_after_replay),
 		cmocka_unit_test(a_volume_without_ext_is_reported_as_such),
 		cmocka_unit_test(read_failures_after_open_give_eio_naming_the_inode),
