@@ -12,7 +12,7 @@ if [ ! -x "$FUZZ" ]; then
 	exit 1
 fi
 T=$(mktemp -d)
-[ -n "${KEEP:-}" ] || trap 'rm -rf "$T"' EXIT; echo "workdir $T"
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$T"' EXIT; [ -z "${KEEP:-}" ] || echo "workdir $T"
 mkdir -p "$T/src/d" "$T/corpus"
 echo hello > "$T/src/a.txt"
 head -c 5000 /dev/urandom > "$T/src/d/b.bin"
