@@ -13,7 +13,9 @@
  * codes: -ENOENT no such name, -ENOTDIR/-EISDIR/-EINVAL wrong inode type,
  * -ENODATA no such xattr, -ERANGE buffer too small, -ESTALE inode number out
  * of range or inode not in use, -EIO read failure, -EBADMSG checksum
- * mismatch, -EUCLEAN corrupt structure, -EOPNOTSUPP unsupported feature.
+ * mismatch, -EUCLEAN corrupt structure, -EOPNOTSUPP unsupported feature
+ * (or recovery from an external journal), -EMEDIUMTYPE (open only) the
+ * window holds no ext2/3/4 filesystem or holds a journal device.
  *
  * All functions are safe to call from many threads at once on one view
  * (tf_ext_dir handles too); only open/close must not race with other calls.
@@ -45,8 +47,11 @@ struct tf_ext_opts {
 int tf_ext_probe(tf_read_fn read, void *ctx, uint64_t off, uint64_t len);
 
 /* Opens a view; read(ctx, ...) must be thread-safe and stay valid until
- * tf_ext_view_close.  label names the view in messages ("volume web p1").
- * opts may be NULL. */
+ * tf_ext_view_close; it is called with absolute volume offsets (off + ...)
+ * and never beyond off + len.  label names the view in messages ("volume
+ * web p1").  opts may be NULL.  If the superblock is unusable the first
+ * backup is tried; if the filesystem needs recovery its journal is replayed
+ * into memory (never onto the volume). */
 int tf_ext_view_open(tf_read_fn read, void *ctx, uint64_t off, uint64_t len, const char *label,
 		     const struct tf_ext_opts *opts, struct tf_ext_view **out);
 void tf_ext_view_close(struct tf_ext_view *v);
