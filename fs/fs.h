@@ -82,6 +82,8 @@ struct tf_fs {
 	atomic_uint_fast64_t refresh_errors;
 	char last_refresh_error[512];
 
+	struct tf_files_cache *files; /* files/: per-volume filesystem views */
+
 	pthread_t refresher;
 	bool refresher_started;
 	atomic_bool stopping;

@@ -6,6 +6,7 @@
  * detaches, so `thinfs mount` exits 1 with the cause on stderr.
  */
 #include "fs.h"
+#include "files.h"
 
 #include "core/err.h"
 #include "core/path.h"
@@ -80,6 +81,8 @@ static int fs_open(struct tf_fs *fs, const struct tf_fs_opts *opts)
 	fs->mounted_at = (int64_t)time(NULL);
 	pthread_mutex_init(&fs->ix_lock, NULL);
 	pthread_mutex_init(&fs->tab_lock, NULL);
+	if ((rc = tf_files_cache_new(&fs->files)) < 0)
+		return rc;
 	rc = tf_pool_open(opts->source, &(struct tf_pool_opts){0}, &fs->pool);
 	if (rc < 0)
 		return rc;
@@ -109,6 +112,7 @@ static void fs_close(struct tf_fs *fs)
 	fs->tab = NULL;
 	pthread_mutex_unlock(&fs->tab_lock);
 	tf_voltab_put(t);
+	tf_files_cache_free(fs->files);
 	if (fs->ix)
 		tf_index_close(fs->ix);
 	if (fs->pool)

@@ -4,10 +4,12 @@
  * Inode numbers are computed (ino.h), so there is no inode table to keep in
  * step with lookup counts: forget needs no work.
  */
+#include "files.h"
 #include "fs.h"
 #include "ino.h"
 
 #include "core/err.h"
+#include "core/pool.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@ struct fixed_node {
 static const struct fixed_node fixed_nodes[] = {
 	{TF_INO_ROOT, TF_INO_ROOT, "", S_IFDIR},
 	{TF_INO_VOLUMES, TF_INO_ROOT, "volumes", S_IFDIR},
+	{TF_INO_FILES, TF_INO_ROOT, "files", S_IFDIR},
 	{TF_INO_META, TF_INO_ROOT, ".thinfs", S_IFDIR},
 	{TF_INO_STATUS, TF_INO_META, "status", S_IFREG},
 };
@@ -90,9 +93,21 @@ static int do_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
 	switch (tf_ino_class(ino)) {
 	case TF_IC_VOLUME:
 		return tf_volumes_getattr(fs, ino, st);
+	case TF_IC_FILES_LV:
+	case TF_IC_PART:
+	case TF_IC_EXT:
+		return tf_files_getattr(fs, ino, st);
 	default:
 		return -ENOENT;
 	}
+}
+
+/* Whether a node lives below files/ (its work is in files.c). */
+static bool in_files(fuse_ino_t ino)
+{
+	enum tf_ino_class c = tf_ino_class(ino);
+
+	return ino == TF_INO_FILES || c == TF_IC_FILES_LV || c == TF_IC_PART || c == TF_IC_EXT;
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -124,6 +139,8 @@ static int do_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
 	}
 	if (parent == TF_INO_VOLUMES)
 		return tf_volumes_lookup(fs, name, e);
+	if (in_files(parent))
+		return tf_files_lookup(fs, parent, name, e);
 	return -ENOENT;
 }
 
@@ -153,21 +170,40 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct tf_fs *fs = fs_of(req);
 	const struct fixed_node *f = fixed_by_ino(ino);
+	struct tf_dirh *h = calloc(1, sizeof(*h));
+	int rc = 0;
 
-	if (!f || f->type != S_IFDIR) {
-		fuse_reply_err(req, ENOTDIR);
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	tf_err_clear();
 	/* A listing sees one generation of the volume table from start to end,
 	 * so cookies stay meaningful across a refresh. */
-	fi->fh = (uint64_t)(uintptr_t)tf_voltab_get(fs);
+	h->tab = tf_voltab_get(fs);
+	if (in_files(ino))
+		rc = logged(fs, tf_files_opendir(fs, ino, h), "opendir");
+	else if (!f || f->type != S_IFDIR)
+		rc = -ENOTDIR;
+	if (rc < 0) {
+		tf_voltab_put(h->tab);
+		free(h);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->cache_readdir = tf_pool_kind(fs->pool) == TF_POOL_IMAGE && tf_ino_class(ino) == TF_IC_EXT;
 	fuse_reply_open(req, fi);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct tf_dirh *h = (struct tf_dirh *)(uintptr_t)fi->fh;
+
 	(void)ino;
-	tf_voltab_put((struct tf_voltab *)(uintptr_t)fi->fh);
+	tf_files_releasedir(h);
+	tf_voltab_put(h->tab);
+	free(h);
 	fuse_reply_err(req, 0);
 }
 
@@ -175,7 +211,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
 	struct tf_fs *fs = fs_of(req);
-	struct tf_voltab *tab = (struct tf_voltab *)(uintptr_t)fi->fh;
+	struct tf_dirh *h = (struct tf_dirh *)(uintptr_t)fi->fh;
 	struct tf_dirbuf db = {.req = req, .size = size, .from = off};
 	const struct fixed_node *self = fixed_by_ino(ino);
 	int rc = 0;
@@ -185,14 +221,23 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	tf_dirbuf_add(&db, ".", ino, S_IFDIR);
-	tf_dirbuf_add(&db, "..", self ? self->parent : TF_INO_ROOT, S_IFDIR);
-	for (size_t i = 1; i < N_FIXED; i++)
-		if (fixed_nodes[i].parent == ino)
-			tf_dirbuf_add(&db, fixed_nodes[i].name, fixed_nodes[i].ino,
-				      fixed_nodes[i].type);
-	if (ino == TF_INO_VOLUMES)
-		rc = tf_volumes_readdir(fs, tab, &db);
+	tf_err_clear();
+	if (h->ed) {
+		/* ext directories carry their own ".", ".." and cookies. */
+		rc = tf_files_readdir(fs, ino, h, &db);
+	} else {
+		tf_dirbuf_add(&db, ".", ino, S_IFDIR);
+		tf_dirbuf_add(&db, "..", self ? self->parent : TF_INO_FILES, S_IFDIR);
+		for (size_t i = 1; i < N_FIXED; i++)
+			if (fixed_nodes[i].parent == ino)
+				tf_dirbuf_add(&db, fixed_nodes[i].name, fixed_nodes[i].ino,
+					      fixed_nodes[i].type);
+		if (ino == TF_INO_VOLUMES)
+			rc = tf_volumes_readdir(fs, h->tab, &db);
+		else if (in_files(ino))
+			rc = tf_files_readdir(fs, ino, h, &db);
+	}
+	rc = logged(fs, rc, "readdir");
 	if (rc < 0 && db.used == 0)
 		fuse_reply_err(req, -rc);
 	else
@@ -231,8 +276,33 @@ static int do_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 	switch (tf_ino_class(ino)) {
 	case TF_IC_VOLUME:
 		return tf_volumes_open(fs, ino, fi);
+	case TF_IC_PART:
+	case TF_IC_EXT:
+		return tf_files_open(fs, ino, fi);
 	default:
 		return fixed_by_ino(ino) ? -EISDIR : -ENOENT;
+	}
+}
+
+/* Undoes what do_open set up. */
+static void do_release(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (ino == TF_INO_STATUS) {
+		struct status_fh *h = (struct status_fh *)(uintptr_t)fi->fh;
+		free(h->text);
+		free(h);
+		return;
+	}
+	switch (tf_ino_class(ino)) {
+	case TF_IC_VOLUME:
+		tf_volumes_release(fs, fi);
+		break;
+	case TF_IC_PART:
+	case TF_IC_EXT:
+		tf_files_release(fs, ino, fi);
+		break;
+	default:
+		break;
 	}
 }
 
@@ -246,7 +316,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else if (fuse_reply_open(req, fi) == -ENOENT) /* interrupted: undo */
-		tf_volumes_release(fs, fi);
+		do_release(fs, ino, fi);
 }
 
 /* One reusable buffer per FUSE worker thread: no allocation per read. */
@@ -289,6 +359,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	case TF_IC_VOLUME:
 		n = tf_volumes_read(fs, fi, buf, size, off);
 		break;
+	case TF_IC_PART:
+	case TF_IC_EXT:
+		n = tf_files_read(fs, ino, fi, buf, size, off);
+		break;
 	default:
 		n = -EBADF;
 	}
@@ -316,6 +390,10 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	case TF_IC_VOLUME:
 		rc = tf_volumes_lseek(fs, fi, off, whence, &res);
 		break;
+	case TF_IC_PART:
+	case TF_IC_EXT:
+		rc = tf_files_lseek(fs, ino, fi, off, whence, &res);
+		break;
 	default:
 		rc = -EINVAL;
 	}
@@ -327,16 +405,62 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct tf_fs *fs = fs_of(req);
-
-	if (ino == TF_INO_STATUS) {
-		struct status_fh *h = (struct status_fh *)(uintptr_t)fi->fh;
-		free(h->text);
-		free(h);
-	} else if (tf_ino_class(ino) == TF_IC_VOLUME) {
-		tf_volumes_release(fs, fi);
-	}
+	do_release(fs_of(req), ino, fi);
 	fuse_reply_err(req, 0);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct tf_fs *fs = fs_of(req);
+	char buf[4097];
+	int rc;
+
+	tf_err_clear();
+	rc = logged(fs, tf_files_readlink(fs, ino, buf, sizeof(buf)), "readlink");
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, buf);
+}
+
+/* xattr replies: size 0 asks for the size needed. */
+static void reply_xattr(fuse_req_t req, ssize_t n, size_t size, const char *buf)
+{
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct tf_fs *fs = fs_of(req);
+	char *buf = size ? malloc(size) : NULL;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	tf_err_clear();
+	reply_xattr(req, in_files(ino) ? tf_files_getxattr(fs, ino, name, buf, size) : -ENODATA,
+		    size, buf);
+	free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct tf_fs *fs = fs_of(req);
+	char *buf = size ? malloc(size) : NULL;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	tf_err_clear();
+	reply_xattr(req, in_files(ino) ? tf_files_listxattr(fs, ino, buf, size) : 0, size, buf);
+	free(buf);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -370,6 +494,9 @@ static const struct fuse_lowlevel_ops thinfs_ops = {
 	.read = op_read,
 	.lseek = op_lseek,
 	.release = op_release,
+	.readlink = op_readlink,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
 	.statfs = op_statfs,
 };
 

@@ -1,5 +1,6 @@
 /* status.c — .thinfs/status: the pool and index state as one JSON object. */
 #include "fs.h"
+#include "files.h"
 
 #include "core/err.h"
 #include "core/pool.h"
@@ -51,7 +52,8 @@ int tf_status_render(struct tf_fs *fs, char **out, size_t *len)
 		     (uint64_t)atomic_load(&fs->refreshes),
 		     (uint64_t)atomic_load(&fs->refresh_errors));
 	tf_sb_json_str(&sb, fs->last_refresh_error[0] ? fs->last_refresh_error : NULL);
-	tf_sb_printf(&sb, "},\n  \"volumes\": %zu", t ? t->n : 0);
+	tf_sb_printf(&sb, "},\n  \"volumes\": %zu,\n  \"files\": ", t ? t->n : 0);
+	tf_files_status(fs, &sb);
 	tf_sb_printf(&sb,
 		     ",\n  \"counters\": {\"requests\": %" PRIu64 ", \"bytes_served\": %" PRIu64
 		     ", \"data_reads\": %" PRIu64 ", \"data_bytes_read\": %" PRIu64 "}",
