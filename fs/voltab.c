@@ -1,14 +1,16 @@
-/* voltab.c — the in-memory table of volumes, built from the index, and the
- * volume read path (chunk map cursor + pool reads).
+/* voltab.c — the in-memory table of volumes, built from the index, and
+ * each volume's chunk map.
  *
- * A refresh builds a new table and swaps one pointer under tab_lock; readers
- * take a reference and never block a refresh, and open files keep their own
- * reference to the struct tf_vol they opened.
+ * A refresh builds a new table and swaps one pointer under tab_lock;
+ * readers take a reference and never block a refresh, and open files keep
+ * their own reference to the struct tf_vol they opened.  The read path
+ * itself is index/extmap.c.
  */
 #include "fs.h"
 
 #include "core/err.h"
 #include "core/pool.h"
+#include "index/extmap.h"
 #include "index/index.h"
 
 #include <errno.h>
@@ -225,82 +227,23 @@ int tf_vol_load_runs(struct tf_fs *fs, struct tf_vol *v)
 	return rc < 0 ? rc : 0;
 }
 
-/* Index of the first run that ends after chunk c (n if none). */
-static size_t run_after(const struct tf_vol *v, uint64_t c)
+static struct tf_extmap vol_map(const struct tf_vol *v)
 {
-	size_t lo = 0, hi = v->nruns;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct tf_thin_run *r = &v->runs[mid];
-		if (r->vbegin + r->len <= c)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return (struct tf_extmap){.thin_id = v->thin_id, .name = v->name, .runs = v->runs,
+				  .nruns = v->nruns, .chunk_bytes = v->chunk_bytes,
+				  .size_bytes = v->size_bytes};
 }
 
 ssize_t tf_vol_read(struct tf_fs *fs, struct tf_vol *v, void *buf, size_t len, uint64_t off)
 {
-	const uint64_t cb = v->chunk_bytes;
-	char *p = buf;
-	uint64_t end;
-	size_t i;
+	struct tf_extmap m = vol_map(v);
 
-	if (off >= v->size_bytes)
-		return 0;
-	if (len > v->size_bytes - off)
-		len = (size_t)(v->size_bytes - off);
-	end = off + len;
-	i = run_after(v, off / cb);
-	while (off < end) {
-		const struct tf_thin_run *r = i < v->nruns ? &v->runs[i] : NULL;
-		uint64_t rb = r ? r->vbegin * cb : end;
-		uint64_t re = r ? (r->vbegin + r->len) * cb : end;
-
-		if (off < rb) { /* a hole up to the next run */
-			uint64_t n = (rb < end ? rb : end) - off;
-			memset(p, 0, (size_t)n);
-			p += n;
-			off += n;
-			continue;
-		}
-		uint64_t n = (re < end ? re : end) - off;
-		uint64_t poff = r->dbegin * cb + (off - rb);
-		int rc = tf_pool_read(fs->pool, v->thin_id, p, (size_t)n, off, poff);
-		if (rc < 0)
-			return tf_fail_ctx(rc, "volume %s: ", v->name);
-		p += n;
-		off += n;
-		i++;
-	}
-	return (ssize_t)len;
+	return tf_extmap_read(&m, fs->pool, buf, len, off);
 }
 
 int tf_vol_seek(struct tf_vol *v, uint64_t off, int whence, uint64_t *res)
 {
-	const uint64_t cb = v->chunk_bytes;
-	size_t i;
+	struct tf_extmap m = vol_map(v);
 
-	if (off >= v->size_bytes)
-		return -ENXIO;
-	i = run_after(v, off / cb);
-	if (whence == SEEK_DATA) {
-		if (i == v->nruns || v->runs[i].vbegin * cb >= v->size_bytes)
-			return -ENXIO;
-		*res = v->runs[i].vbegin * cb > off ? v->runs[i].vbegin * cb : off;
-		return 0;
-	}
-	/* SEEK_HOLE: the end of the run of adjacent runs containing off. */
-	if (i == v->nruns || v->runs[i].vbegin * cb > off) {
-		*res = off;
-		return 0;
-	}
-	while (i + 1 < v->nruns && v->runs[i + 1].vbegin == v->runs[i].vbegin + v->runs[i].len)
-		i++;
-	*res = (v->runs[i].vbegin + v->runs[i].len) * cb;
-	if (*res > v->size_bytes)
-		*res = v->size_bytes;
-	return 0;
+	return tf_extmap_seek(&m, off, whence, res);
 }
