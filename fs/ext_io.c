@@ -168,8 +168,9 @@ int ext_src_read(const struct ext_src *src, void *buf, size_t len, uint64_t off)
 	if (len == 0)
 		return 0;
 	if (off > src->len || len > src->len - off)
-		return tf_fail(EIO, "%s: read of %zu bytes at %" PRIu64 " is past the end (%" PRIu64
-				    " bytes)", src->label, len, off, src->len);
+		return tf_fail(
+		    EIO, "%s: read of %zu bytes at %" PRIu64 " is past the end (%" PRIu64 " bytes)",
+		    src->label, len, off, src->len);
 	rc = src->read(src->ctx, buf, len, src->off + off);
 	if (rc < 0)
 		return tf_fail_ctx(rc, "%s: ", src->label);
@@ -185,9 +186,9 @@ int ext_src_read(const struct ext_src *src, void *buf, size_t len, uint64_t off)
 
 struct eio_chan {
 	const struct ext_src *src;
-	unsigned slots;  /* 0 until the first cached read at this block size */
-	uint64_t *tag;   /* block + 1 per slot, 0 = empty */
-	uint8_t *data;   /* slots x block size */
+	unsigned slots; /* 0 until the first cached read at this block size */
+	uint64_t *tag;	/* block + 1 per slot, 0 = empty */
+	uint8_t *data;	/* slots x block size */
 };
 
 static void eio_cache_drop(struct eio_chan *c)
@@ -356,20 +357,20 @@ static errcode_t eio_zeroout(io_channel ch, unsigned long long block, unsigned l
 }
 
 static struct struct_io_manager ext_io_table = {
-	.magic = EXT2_ET_MAGIC_IO_MANAGER,
-	.name = "thinfs volume window I/O manager",
-	.open = eio_open,
-	.close = eio_close,
-	.set_blksize = eio_set_blksize,
-	.read_blk = eio_read_blk,
-	.write_blk = eio_write_blk,
-	.flush = eio_flush,
-	.write_byte = eio_write_byte,
-	.set_option = eio_set_option,
-	.read_blk64 = eio_read_blk64,
-	.write_blk64 = eio_write_blk64,
-	.discard = eio_discard,
-	.zeroout = eio_zeroout,
+    .magic = EXT2_ET_MAGIC_IO_MANAGER,
+    .name = "thinfs volume window I/O manager",
+    .open = eio_open,
+    .close = eio_close,
+    .set_blksize = eio_set_blksize,
+    .read_blk = eio_read_blk,
+    .write_blk = eio_write_blk,
+    .flush = eio_flush,
+    .write_byte = eio_write_byte,
+    .set_option = eio_set_option,
+    .read_blk64 = eio_read_blk64,
+    .write_blk64 = eio_write_blk64,
+    .discard = eio_discard,
+    .zeroout = eio_zeroout,
 };
 
 io_manager tf_ext_io_manager = &ext_io_table;
