@@ -53,14 +53,22 @@ static uint32_t pt_crc32(const uint8_t *p, size_t len)
 const char *tf_part_kind_name(enum tf_part_kind kind)
 {
 	switch (kind) {
-	case TF_PART_LINUX: return "linux";
-	case TF_PART_ESP: return "esp";
-	case TF_PART_SWAP: return "swap";
-	case TF_PART_LVM: return "lvm";
-	case TF_PART_RAID: return "raid";
-	case TF_PART_BIOS_BOOT: return "bios-boot";
-	case TF_PART_MS_DATA: return "ms-data";
-	case TF_PART_OTHER: break;
+	case TF_PART_LINUX:
+		return "linux";
+	case TF_PART_ESP:
+		return "esp";
+	case TF_PART_SWAP:
+		return "swap";
+	case TF_PART_LVM:
+		return "lvm";
+	case TF_PART_RAID:
+		return "raid";
+	case TF_PART_BIOS_BOOT:
+		return "bios-boot";
+	case TF_PART_MS_DATA:
+		return "ms-data";
+	case TF_PART_OTHER:
+		break;
 	}
 	return "other";
 }
@@ -69,30 +77,42 @@ static const struct {
 	const char *guid;
 	enum tf_part_kind kind;
 } gpt_types[] = {
-	{"0FC63DAF-8483-4772-8E79-3D69D8477DE4", TF_PART_LINUX},
-	{"C12A7328-F81F-11D2-BA4B-00A0C93EC93B", TF_PART_ESP},
-	{"0657FD6D-A4AB-43C4-84E5-0933C84B4F4F", TF_PART_SWAP},
-	{"E6D6D379-F507-44C2-A23C-238F2A3DF928", TF_PART_LVM},
-	{"A19D880F-05FC-4D3B-A006-743F0F84911E", TF_PART_RAID},
-	{"21686148-6449-6E6F-744E-656564454649", TF_PART_BIOS_BOOT},
-	{"EBD0A0A2-B9E5-4433-87C0-68B6B72699C7", TF_PART_MS_DATA},
-	/* root/home/srv partitions of the discoverable partitions spec: Linux data too */
-	{"4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709", TF_PART_LINUX},
-	{"933AC7E1-2EB4-4F13-B844-0E14E2AEF915", TF_PART_LINUX},
-	{"3B8F8425-20E0-4F3B-907F-1A25A76F98E8", TF_PART_LINUX},
+    {"0FC63DAF-8483-4772-8E79-3D69D8477DE4", TF_PART_LINUX},
+    {"C12A7328-F81F-11D2-BA4B-00A0C93EC93B", TF_PART_ESP},
+    {"0657FD6D-A4AB-43C4-84E5-0933C84B4F4F", TF_PART_SWAP},
+    {"E6D6D379-F507-44C2-A23C-238F2A3DF928", TF_PART_LVM},
+    {"A19D880F-05FC-4D3B-A006-743F0F84911E", TF_PART_RAID},
+    {"21686148-6449-6E6F-744E-656564454649", TF_PART_BIOS_BOOT},
+    {"EBD0A0A2-B9E5-4433-87C0-68B6B72699C7", TF_PART_MS_DATA},
+    /* root/home/srv partitions of the discoverable partitions spec: Linux data too */
+    {"4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709", TF_PART_LINUX},
+    {"933AC7E1-2EB4-4F13-B844-0E14E2AEF915", TF_PART_LINUX},
+    {"3B8F8425-20E0-4F3B-907F-1A25A76F98E8", TF_PART_LINUX},
 };
 
 static enum tf_part_kind mbr_kind(uint8_t type)
 {
 	switch (type) {
-	case 0x83: return TF_PART_LINUX;
-	case 0xEF: return TF_PART_ESP;
-	case 0x82: return TF_PART_SWAP;
-	case 0x8E: return TF_PART_LVM;
-	case 0xFD: return TF_PART_RAID;
-	case 0x01: case 0x04: case 0x06: case 0x07: case 0x0B: case 0x0C: case 0x0E:
+	case 0x83:
+		return TF_PART_LINUX;
+	case 0xEF:
+		return TF_PART_ESP;
+	case 0x82:
+		return TF_PART_SWAP;
+	case 0x8E:
+		return TF_PART_LVM;
+	case 0xFD:
+		return TF_PART_RAID;
+	case 0x01:
+	case 0x04:
+	case 0x06:
+	case 0x07:
+	case 0x0B:
+	case 0x0C:
+	case 0x0E:
 		return TF_PART_MS_DATA;
-	default: return TF_PART_OTHER;
+	default:
+		return TF_PART_OTHER;
 	}
 }
 
@@ -170,7 +190,8 @@ static void pt_note(struct tf_parttable *pt, const char *fmt, unsigned idx)
 	size_t used = strlen(pt->reason);
 
 	if (used + 2 < sizeof(pt->reason))
-		snprintf(pt->reason + used, sizeof(pt->reason) - used, "%s%s", used ? "; " : "", fmt);
+		snprintf(pt->reason + used, sizeof(pt->reason) - used, "%s%s", used ? "; " : "",
+			 fmt);
 	used = strlen(pt->reason);
 	if (idx && used + 8 < sizeof(pt->reason))
 		snprintf(pt->reason + used, sizeof(pt->reason) - used, " (p%u)", idx);
@@ -341,7 +362,8 @@ static int mbr_logicals(tf_read_fn read, void *ctx, uint64_t size, uint64_t ext_
 
 			p.index = idx;
 			if (s + l > ext_start + ext_len || (s + l) * 512 > size) {
-				pt_note(pt, "logical partition outside the extended one dropped", idx);
+				pt_note(pt, "logical partition outside the extended one dropped",
+					idx);
 			} else {
 				p.start = s * 512;
 				p.length = l * 512;
@@ -357,7 +379,8 @@ static int mbr_logicals(tf_read_fn read, void *ctx, uint64_t size, uint64_t ext_
 		/* Links are relative to the extended partition and must move forward,
 		 * which also rules out loops. */
 		if (ext_start + le32(e1 + 8) <= ebr || le32(e1 + 8) >= ext_len) {
-			pt_note(pt, "EBR chain goes backwards or out of the extended partition", idx);
+			pt_note(pt, "EBR chain goes backwards or out of the extended partition",
+				idx);
 			return 0;
 		}
 		ebr = ext_start + le32(e1 + 8);
@@ -394,7 +417,8 @@ int tf_parttable_read(tf_read_fn read, void *ctx, uint64_t size, struct tf_partt
 		return 0;
 	}
 	if (protective) {
-		pt_reset(out, "protective MBR but no valid GPT (header or entry checksum mismatch)");
+		pt_reset(out,
+			 "protective MBR but no valid GPT (header or entry checksum mismatch)");
 		return 0;
 	}
 	if (mbr[510] != 0x55 || mbr[511] != 0xAA) {
@@ -403,7 +427,8 @@ int tf_parttable_read(tf_read_fn read, void *ctx, uint64_t size, struct tf_partt
 	}
 	for (int i = 0; i < 4; i++) {
 		if (!mbr_entry_ok(mbr + 446 + 16 * i)) {
-			pt_reset(out, "MBR signature present but entries are not a partition table");
+			pt_reset(out,
+				 "MBR signature present but entries are not a partition table");
 			return 0;
 		}
 	}

@@ -29,8 +29,8 @@ enum tf_pt_scheme {
 
 enum tf_part_kind {
 	TF_PART_OTHER = 0, /* unknown type code */
-	TF_PART_LINUX,     /* Linux filesystem data (GPT 0FC63DAF-..., MBR 0x83) */
-	TF_PART_ESP,       /* EFI system partition */
+	TF_PART_LINUX,	   /* Linux filesystem data (GPT 0FC63DAF-..., MBR 0x83) */
+	TF_PART_ESP,	   /* EFI system partition */
 	TF_PART_SWAP,
 	TF_PART_LVM,
 	TF_PART_RAID,
@@ -39,12 +39,12 @@ enum tf_part_kind {
 };
 
 struct tf_part {
-	unsigned index;  /* 1-based name: p<index>; GPT entry slot + 1, MBR 1-4, logical 5+ */
-	uint64_t start;  /* bytes from the start of the volume */
+	unsigned index;	 /* 1-based name: p<index>; GPT entry slot + 1, MBR 1-4, logical 5+ */
+	uint64_t start;	 /* bytes from the start of the volume */
 	uint64_t length; /* bytes; start + length <= volume size */
 	enum tf_part_kind kind;
-	char type[40];  /* GPT type GUID "0FC63DAF-8483-4772-8E79-3D69D8477DE4" or MBR "0x83" */
-	char name[80];  /* GPT partition name (UTF-8), "" for MBR */
+	char type[40]; /* GPT type GUID "0FC63DAF-8483-4772-8E79-3D69D8477DE4" or MBR "0x83" */
+	char name[80]; /* GPT partition name (UTF-8), "" for MBR */
 };
 
 struct tf_parttable {

@@ -66,7 +66,8 @@ int tf_ext_getattr(struct tf_ext_view *v, uint32_t ino, struct stat *st)
 		if (old)
 			st->st_rdev = makedev((old >> 8) & 0xff, old & 0xff);
 		else
-			st->st_rdev = makedev((nw & 0xfff00) >> 8, (nw & 0xff) | ((nw >> 12) & 0xfff00));
+			st->st_rdev =
+			    makedev((nw & 0xfff00) >> 8, (nw & 0xff) | ((nw >> 12) & 0xfff00));
 	}
 	return 0;
 }
@@ -195,4 +196,3 @@ int tf_ext_statfs(struct tf_ext_view *v, struct statvfs *st)
 	st->f_namemax = NAME_MAX_EXT;
 	return 0;
 }
-

@@ -16,14 +16,22 @@
 static unsigned dtype_of(unsigned ft)
 {
 	switch (ft) {
-	case EXT2_FT_REG_FILE: return DT_REG;
-	case EXT2_FT_DIR: return DT_DIR;
-	case EXT2_FT_CHRDEV: return DT_CHR;
-	case EXT2_FT_BLKDEV: return DT_BLK;
-	case EXT2_FT_FIFO: return DT_FIFO;
-	case EXT2_FT_SOCK: return DT_SOCK;
-	case EXT2_FT_SYMLINK: return DT_LNK;
-	default: return DT_UNKNOWN;
+	case EXT2_FT_REG_FILE:
+		return DT_REG;
+	case EXT2_FT_DIR:
+		return DT_DIR;
+	case EXT2_FT_CHRDEV:
+		return DT_CHR;
+	case EXT2_FT_BLKDEV:
+		return DT_BLK;
+	case EXT2_FT_FIFO:
+		return DT_FIFO;
+	case EXT2_FT_SOCK:
+		return DT_SOCK;
+	case EXT2_FT_SYMLINK:
+		return DT_LNK;
+	default:
+		return DT_UNKNOWN;
 	}
 }
 
@@ -75,9 +83,10 @@ static int dl_add(ext2_ino_t dir, int entry, struct ext2_dir_entry *d, int offse
 	}
 	memcpy(dl->names + dl->names_len, d->name, len);
 	dl->names[dl->names_len + len] = '\0';
-	dl->ents[dl->n] = (struct dent){.ino = d->inode,
-					.name_off = (uint32_t)dl->names_len,
-					.type = (uint8_t)dtype_of((unsigned)ext2fs_dirent_file_type(d))};
+	dl->ents[dl->n] =
+	    (struct dent){.ino = d->inode,
+			  .name_off = (uint32_t)dl->names_len,
+			  .type = (uint8_t)dtype_of((unsigned)ext2fs_dirent_file_type(d))};
 	dl->names_len += len + 1;
 	dl->n++;
 	return 0;
@@ -158,8 +167,8 @@ int tf_ext_lookup(struct tf_ext_view *v, uint32_t dir, const char *name, uint32_
 	int rc;
 
 	if (len == 0 || len > NAME_MAX_EXT)
-		return tf_fail(len ? ENAMETOOLONG : ENOENT, "%s directory inode %u: bad name length %zu",
-			       v->label, dir, len);
+		return tf_fail(len ? ENAMETOOLONG : ENOENT,
+			       "%s directory inode %u: bad name length %zu", v->label, dir, len);
 	if ((rc = dl_get(v, dir, &dl)) < 0)
 		return rc;
 	rc = tf_fail(ENOENT, "%s directory inode %u: no entry '%s'", v->label, dir, name);
@@ -217,4 +226,3 @@ void tf_ext_closedir(struct tf_ext_dir *d)
 	ext_cache_unref(d->v, d->dl, 1);
 	free(d);
 }
-

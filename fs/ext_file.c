@@ -54,8 +54,8 @@ static int ef_get(struct tf_ext_view *v, uint32_t ino, struct efile **out)
 		if (!e && !(f->inline_data = calloc(1, sz + 1)))
 			e = EXT2_ET_NO_MEMORY;
 		if (!e)
-			e = ext2fs_inline_data_get(fs, ino, (struct ext2_inode *)&in, f->inline_data,
-						   &sz);
+			e = ext2fs_inline_data_get(fs, ino, (struct ext2_inode *)&in,
+						   f->inline_data, &sz);
 		if (e) {
 			rc = tf_fail(ext_errno(e), "%s inode %u: inline data: %s", v->label, ino,
 				     ext_strerror(e));
@@ -69,8 +69,7 @@ static int ef_get(struct tf_ext_view *v, uint32_t ino, struct efile **out)
 			goto out;
 		}
 		memcpy(f->inline_data, in.i_block, f->inline_len);
-	} else if ((rc = ext_map_build(fs, ino, (struct ext2_inode *)&in, v->label, &f->map)) <
-		   0) {
+	} else if ((rc = ext_map_build(fs, ino, (struct ext2_inode *)&in, v->label, &f->map)) < 0) {
 		goto out;
 	}
 	ext_view_put(v, fs);
@@ -208,8 +207,8 @@ int tf_ext_readlink(struct tf_ext_view *v, uint32_t ino, char *buf, size_t size)
 		return tf_fail(EUCLEAN, "%s symlink inode %u: bad target length %" PRIu64, v->label,
 			       ino, (uint64_t)EXT2_I_SIZE(&in));
 	if (size <= EXT2_I_SIZE(&in))
-		return tf_fail(ERANGE, "%s symlink inode %u: target longer than %zu bytes", v->label,
-			       ino, size);
+		return tf_fail(ERANGE, "%s symlink inode %u: target longer than %zu bytes",
+			       v->label, ino, size);
 	if ((rc = ef_get(v, ino, &f)) < 0)
 		return rc;
 	n = ef_read(v, f, (uint8_t *)buf, (size_t)f->size, 0);
@@ -219,4 +218,3 @@ int tf_ext_readlink(struct tf_ext_view *v, uint32_t ino, char *buf, size_t size)
 	buf[n] = '\0';
 	return (int)n;
 }
-

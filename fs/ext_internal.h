@@ -30,10 +30,10 @@ void ext_overlay_free(struct ext_overlay *ov);
 struct ext_src {
 	tf_read_fn read;
 	void *ctx;
-	uint64_t off; /* window start in the volume */
-	uint64_t len; /* window length */
+	uint64_t off;		      /* window start in the volume */
+	uint64_t len;		      /* window length */
 	const struct ext_overlay *ov; /* may be NULL */
-	const char *label; /* for messages */
+	const char *label;	      /* for messages */
 };
 
 /* Reads len bytes at off (relative to the window) with the overlay applied;

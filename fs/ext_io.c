@@ -10,9 +10,13 @@
  * Like e2fsprogs' unix_io and test_io, the manager is a static table and an
  * exported pointer.  libext2fs opens a channel by name, so the name carries
  * the address of the ext_src ("thinfs-ext:0x..."); the caller keeps that
- * source alive for as long as the channel lives.  Channels keep no cache and
- * no mutable shared state, so one channel per ext2_filsys handle and many
- * handles in parallel are safe as long as the read callback is.
+ * source alive for as long as the channel lives.  Each channel has a small
+ * direct-mapped cache of single-block reads (inode table, directory and
+ * extent blocks are read again and again by getattr/lookup storms); it
+ * belongs to the one ext2_filsys handle of the channel, which one thread
+ * uses at a time, so it needs no lock.  Nothing is shared between channels
+ * but the immutable source, so handles run in parallel as long as the read
+ * callback is thread-safe.
  */
 #include "ext_internal.h"
 
@@ -164,8 +168,9 @@ int ext_src_read(const struct ext_src *src, void *buf, size_t len, uint64_t off)
 	if (len == 0)
 		return 0;
 	if (off > src->len || len > src->len - off)
-		return tf_fail(EIO, "%s: read of %zu bytes at %" PRIu64 " is past the end (%" PRIu64
-				    " bytes)", src->label, len, off, src->len);
+		return tf_fail(
+		    EIO, "%s: read of %zu bytes at %" PRIu64 " is past the end (%" PRIu64 " bytes)",
+		    src->label, len, off, src->len);
 	rc = src->read(src->ctx, buf, len, src->off + off);
 	if (rc < 0)
 		return tf_fail_ctx(rc, "%s: ", src->label);
@@ -177,6 +182,23 @@ int ext_src_read(const struct ext_src *src, void *buf, size_t len, uint64_t off)
 /* ---- the io_manager ---- */
 
 #define EXT_IO_PREFIX "thinfs-ext:"
+#define EIO_CACHE_BYTES (256u << 10)
+
+struct eio_chan {
+	const struct ext_src *src;
+	unsigned slots; /* 0 until the first cached read at this block size */
+	uint64_t *tag;	/* block + 1 per slot, 0 = empty */
+	uint8_t *data;	/* slots x block size */
+};
+
+static void eio_cache_drop(struct eio_chan *c)
+{
+	free(c->tag);
+	free(c->data);
+	c->tag = NULL;
+	c->data = NULL;
+	c->slots = 0;
+}
 
 void ext_io_name(const struct ext_src *src, char *buf, size_t len)
 {
@@ -186,6 +208,7 @@ void ext_io_name(const struct ext_src *src, char *buf, size_t len)
 static errcode_t eio_open(const char *name, int flags, io_channel *channel)
 {
 	io_channel ch = NULL;
+	struct eio_chan *c;
 	void *p = NULL;
 	errcode_t e;
 
@@ -194,12 +217,19 @@ static errcode_t eio_open(const char *name, int flags, io_channel *channel)
 		return EXT2_ET_BAD_DEVICE_NAME;
 	if (flags & IO_FLAG_RW)
 		return EXT2_ET_RO_FILSYS;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return EXT2_ET_NO_MEMORY;
+	c->src = p;
 	e = ext2fs_get_memzero(sizeof(*ch), &ch);
-	if (e)
+	if (e) {
+		free(c);
 		return e;
+	}
 	e = ext2fs_get_mem(strlen(name) + 1, &ch->name);
 	if (e) {
 		ext2fs_free_mem(&ch);
+		free(c);
 		return e;
 	}
 	strcpy(ch->name, name);
@@ -207,7 +237,7 @@ static errcode_t eio_open(const char *name, int flags, io_channel *channel)
 	ch->manager = tf_ext_io_manager;
 	ch->block_size = 1024;
 	ch->refcount = 1;
-	ch->private_data = p;
+	ch->private_data = c;
 	*channel = ch;
 	return 0;
 }
@@ -216,6 +246,8 @@ static errcode_t eio_close(io_channel ch)
 {
 	if (--ch->refcount > 0)
 		return 0;
+	eio_cache_drop(ch->private_data);
+	free(ch->private_data);
 	ext2fs_free_mem(&ch->name);
 	ext2fs_free_mem(&ch);
 	return 0;
@@ -225,6 +257,8 @@ static errcode_t eio_set_blksize(io_channel ch, int blksize)
 {
 	if (blksize <= 0 || blksize > (1 << 20))
 		return EXT2_ET_INVALID_ARGUMENT;
+	if (blksize != ch->block_size)
+		eio_cache_drop(ch->private_data);
 	ch->block_size = blksize;
 	return 0;
 }
@@ -232,16 +266,39 @@ static errcode_t eio_set_blksize(io_channel ch, int blksize)
 /* count > 0: blocks; count < 0: bytes (the io_manager contract). */
 static errcode_t eio_read_blk64(io_channel ch, unsigned long long block, int count, void *data)
 {
-	const struct ext_src *src = ch->private_data;
+	struct eio_chan *c = ch->private_data;
 	uint64_t bs = (uint64_t)ch->block_size;
 	uint64_t len = count < 0 ? (uint64_t)(-(int64_t)count) : (uint64_t)count * bs;
-	int rc;
+	unsigned slot = 0;
+	int rc, cacheable = len == bs;
 
 	if (len == 0)
 		return 0;
 	if (block > UINT64_MAX / bs)
 		return EXT2_ET_SHORT_READ;
-	rc = ext_src_read(src, data, (size_t)len, block * bs);
+	if (cacheable && !c->slots) {
+		unsigned n = EIO_CACHE_BYTES / (unsigned)bs;
+
+		n = n < 8 ? 8 : n;
+		c->tag = calloc(n, sizeof(*c->tag));
+		c->data = malloc((size_t)n * bs);
+		if (c->tag && c->data)
+			c->slots = n;
+		else
+			eio_cache_drop(c);
+	}
+	if (cacheable && c->slots) {
+		slot = (unsigned)(block % c->slots);
+		if (c->tag[slot] == block + 1) {
+			memcpy(data, c->data + (size_t)slot * bs, bs);
+			return 0;
+		}
+	}
+	rc = ext_src_read(c->src, data, (size_t)len, block * bs);
+	if (rc == 0 && cacheable && c->slots) {
+		memcpy(c->data + (size_t)slot * bs, data, bs);
+		c->tag[slot] = block + 1;
+	}
 	if (rc < 0) {
 		if (ch->read_error)
 			return ch->read_error(ch, (unsigned long)block, count, data, (size_t)len, 0,
@@ -300,20 +357,20 @@ static errcode_t eio_zeroout(io_channel ch, unsigned long long block, unsigned l
 }
 
 static struct struct_io_manager ext_io_table = {
-	.magic = EXT2_ET_MAGIC_IO_MANAGER,
-	.name = "thinfs volume window I/O manager",
-	.open = eio_open,
-	.close = eio_close,
-	.set_blksize = eio_set_blksize,
-	.read_blk = eio_read_blk,
-	.write_blk = eio_write_blk,
-	.flush = eio_flush,
-	.write_byte = eio_write_byte,
-	.set_option = eio_set_option,
-	.read_blk64 = eio_read_blk64,
-	.write_blk64 = eio_write_blk64,
-	.discard = eio_discard,
-	.zeroout = eio_zeroout,
+    .magic = EXT2_ET_MAGIC_IO_MANAGER,
+    .name = "thinfs volume window I/O manager",
+    .open = eio_open,
+    .close = eio_close,
+    .set_blksize = eio_set_blksize,
+    .read_blk = eio_read_blk,
+    .write_blk = eio_write_blk,
+    .flush = eio_flush,
+    .write_byte = eio_write_byte,
+    .set_option = eio_set_option,
+    .read_blk64 = eio_read_blk64,
+    .write_blk64 = eio_write_blk64,
+    .discard = eio_discard,
+    .zeroout = eio_zeroout,
 };
 
 io_manager tf_ext_io_manager = &ext_io_table;

@@ -189,7 +189,8 @@ static int rv_set(struct jrnl *j, uint64_t blk, uint32_t seq)
 		struct revoke_ent *n = calloc(ncap, sizeof(*n));
 
 		if (!n)
-			return tf_fail(ENOMEM, "%s journal: out of memory for revoke records", j->label);
+			return tf_fail(ENOMEM, "%s journal: out of memory for revoke records",
+				       j->label);
 		for (size_t k = 0; k < j->rv_cap; k++) {
 			if (!j->rv[k].used)
 				continue;
@@ -288,8 +289,8 @@ static int j_revokes(struct jrnl *j, const uint8_t *b, uint32_t tid)
 		return tf_fail(EUCLEAN, "%s journal: revoke block of transaction %u is corrupt",
 			       j->label, tid);
 	for (size_t off = 16; off + rlen <= count; off += rlen) {
-		uint64_t blk = rlen == 8 ? (uint64_t)be32(b + off) << 32 | be32(b + off + 4)
-					 : be32(b + off);
+		uint64_t blk =
+		    rlen == 8 ? (uint64_t)be32(b + off) << 32 | be32(b + off + 4) : be32(b + off);
 		if ((rc = rv_set(j, blk, tid)) < 0)
 			return rc;
 	}
@@ -365,17 +366,21 @@ static int j_super(struct jrnl *j)
 	if (be32(b) != JBD2_MAGIC || (type != JT_SB_V1 && type != JT_SB_V2))
 		return tf_fail(EUCLEAN, "%s journal: bad superblock magic", j->label);
 	if (be32(b + 12) != j->bs)
-		return tf_fail(EUCLEAN, "%s journal: block size %u differs from the filesystem's %u",
+		return tf_fail(EUCLEAN,
+			       "%s journal: block size %u differs from the filesystem's %u",
 			       j->label, be32(b + 12), j->bs);
 	j->maxlen = be32(b + 16);
 	j->first = be32(b + 20);
 	j->seq0 = be32(b + 24);
 	j->start = be32(b + 28);
-	if (!j->map->n || j->maxlen > j->map->runs[j->map->n - 1].lblk + j->map->runs[j->map->n - 1].len ||
+	if (!j->map->n ||
+	    j->maxlen > j->map->runs[j->map->n - 1].lblk + j->map->runs[j->map->n - 1].len ||
 	    j->first == 0 || j->first >= j->maxlen ||
 	    (j->start && (j->start < j->first || j->start >= j->maxlen)))
-		return tf_fail(EUCLEAN, "%s journal: superblock geometry is corrupt (first %u, start "
-				       "%u, length %u)", j->label, j->first, j->start, j->maxlen);
+		return tf_fail(EUCLEAN,
+			       "%s journal: superblock geometry is corrupt (first %u, start "
+			       "%u, length %u)",
+			       j->label, j->first, j->start, j->maxlen);
 	if (type == JT_SB_V2) {
 		j->incompat = be32(b + 40);
 		if (j->incompat & ~JI_KNOWN)
@@ -385,8 +390,8 @@ static int j_super(struct jrnl *j)
 	if (j->incompat & JI_CSUM3)
 		j->tag_bytes = 16;
 	else
-		j->tag_bytes = 12 + ((j->incompat & JI_CSUM2) ? 2 : 0) -
-			       ((j->incompat & JI_64BIT) ? 0 : 4);
+		j->tag_bytes =
+		    12 + ((j->incompat & JI_CSUM2) ? 2 : 0) - ((j->incompat & JI_64BIT) ? 0 : 4);
 	j->seed = ext2fs_crc32c_le(~0u, b + 48, 16);
 	return 0;
 }
@@ -430,8 +435,9 @@ int ext_journal_replay(ext2_filsys fs, const struct ext_src *src, struct ext_ove
 		return tf_fail(EUCLEAN, "%s: needs_recovery is set but there is no journal",
 			       src->label);
 	if (sb->s_journal_inum == 0)
-		return tf_fail(EOPNOTSUPP, "%s: needs recovery from an external journal device "
-					   "(not supported: cannot show consistent content)",
+		return tf_fail(EOPNOTSUPP,
+			       "%s: needs recovery from an external journal device "
+			       "(not supported: cannot show consistent content)",
 			       src->label);
 	e = ext2fs_read_inode(fs, sb->s_journal_inum, &ji);
 	if (e)
@@ -450,7 +456,8 @@ int ext_journal_replay(ext2_filsys fs, const struct ext_src *src, struct ext_ove
 	if ((rc = j_super(&j)) < 0)
 		goto out;
 	if (j.start != 0) {
-		if ((rc = j_pass(&j, PASS_SCAN, ov)) < 0 || (rc = j_pass(&j, PASS_REVOKE, ov)) < 0 ||
+		if ((rc = j_pass(&j, PASS_SCAN, ov)) < 0 ||
+		    (rc = j_pass(&j, PASS_REVOKE, ov)) < 0 ||
 		    (rc = j_pass(&j, PASS_REPLAY, ov)) < 0)
 			goto out;
 	}

@@ -105,8 +105,8 @@ static int map_add(struct map_build *b, uint64_t lblk, uint64_t pblk, uint64_t l
 	return 0;
 }
 
-static int map_extents(ext2_filsys fs, uint32_t ino, struct ext2_inode *inode,
-		       struct map_build *b, errcode_t *ee)
+static int map_extents(ext2_filsys fs, uint32_t ino, struct ext2_inode *inode, struct map_build *b,
+		       errcode_t *ee)
 {
 	ext2_extent_handle_t h;
 	struct ext2fs_extent ex;
@@ -183,7 +183,8 @@ int ext_map_build(ext2_filsys fs, uint32_t ino, struct ext2_inode *inode, const 
 	}
 	if (rc < 0) {
 		ext_map_free(b.m);
-		return tf_fail(-rc, "%s inode %u: block map is corrupt (runs out of order or too many)",
+		return tf_fail(-rc,
+			       "%s inode %u: block map is corrupt (runs out of order or too many)",
 			       label, ino);
 	}
 	*out = b.m;

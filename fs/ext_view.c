@@ -81,8 +81,7 @@ void ext_view_put(struct tf_ext_view *v, ext2_filsys fs)
 
 /* ---- inodes ---- */
 
-int ext_view_inode(struct tf_ext_view *v, ext2_filsys fs, uint32_t ino,
-		      struct ext2_inode_large *in)
+int ext_view_inode(struct tf_ext_view *v, ext2_filsys fs, uint32_t ino, struct ext2_inode_large *in)
 {
 	errcode_t e;
 
@@ -149,8 +148,7 @@ void ext_cache_unref(struct tf_ext_view *v, void *ent, int is_dir)
 }
 
 /* Under v->mu: a cached entry for ino with a reference taken, or NULL. */
-void *ext_cache_find(struct tf_ext_view *v, struct cslot *t, unsigned n, uint32_t ino,
-			int is_dir)
+void *ext_cache_find(struct tf_ext_view *v, struct cslot *t, unsigned n, uint32_t ino, int is_dir)
 {
 	for (unsigned i = 0; i < n; i++)
 		if (t[i].ent && ent_ino(t[i].ent, is_dir) == ino) {
@@ -163,8 +161,7 @@ void *ext_cache_find(struct tf_ext_view *v, struct cslot *t, unsigned n, uint32_
 
 /* Inserts fresh (refs 1, owned by the caller); returns the entry to use,
  * which is an existing one if another thread won the race. */
-void *ext_cache_insert(struct tf_ext_view *v, struct cslot *t, unsigned n, void *fresh,
-			  int is_dir)
+void *ext_cache_insert(struct tf_ext_view *v, struct cslot *t, unsigned n, void *fresh, int is_dir)
 {
 	void *have, *evict = NULL;
 	unsigned victim = 0;
@@ -228,7 +225,8 @@ static errcode_t view_sb_precheck(struct tf_ext_view *v, uint64_t off)
 		return EXT2_ET_SHORT_READ;
 	if (ext2fs_le16_to_cpu(sb.s_magic) != EXT2_SUPER_MAGIC)
 		return EXT2_ET_BAD_MAGIC;
-	if (ext2fs_le32_to_cpu(sb.s_log_block_size) > EXT2_MAX_BLOCK_LOG_SIZE - EXT2_MIN_BLOCK_LOG_SIZE)
+	if (ext2fs_le32_to_cpu(sb.s_log_block_size) >
+	    EXT2_MAX_BLOCK_LOG_SIZE - EXT2_MIN_BLOCK_LOG_SIZE)
 		return EXT2_ET_CORRUPT_SUPERBLOCK;
 	bs = EXT2_MIN_BLOCK_SIZE << ext2fs_le32_to_cpu(sb.s_log_block_size);
 	blocks = ext2fs_le32_to_cpu(sb.s_blocks_count);
@@ -260,7 +258,8 @@ static int view_first_open(struct tf_ext_view *v, ext2_filsys *fs)
 		memset(&sb, 0, sizeof(sb));
 		if (ext_src_read(&v->src, &sb, sizeof(sb), 1024) == 0 &&
 		    (ext2fs_le32_to_cpu(sb.s_feature_incompat) & EXT3_FEATURE_INCOMPAT_JOURNAL_DEV))
-			return tf_fail(EMEDIUMTYPE, "%s: an external journal device, not a filesystem",
+			return tf_fail(EMEDIUMTYPE,
+				       "%s: an external journal device, not a filesystem",
 				       v->label);
 		return tf_fail(EOPNOTSUPP, "%s: %s (incompat 0x%x)", v->label, ext_strerror(e0),
 			       ext2fs_le32_to_cpu(sb.s_feature_incompat));
@@ -286,8 +285,10 @@ static int view_first_open(struct tf_ext_view *v, ext2_filsys *fs)
 		return tf_fail(EMEDIUMTYPE, "%s: no ext2/3/4 filesystem (bad superblock magic)",
 			       v->label);
 	if (e0 == EXT2_ET_CORRUPT_SUPERBLOCK)
-		return tf_fail(EUCLEAN, "%s: superblock geometry is corrupt or larger than the "
-				       "volume (%" PRIu64 " bytes)", v->label, v->src.len);
+		return tf_fail(EUCLEAN,
+			       "%s: superblock geometry is corrupt or larger than the "
+			       "volume (%" PRIu64 " bytes)",
+			       v->label, v->src.len);
 	return tf_fail(ext_errno(e0), "%s: cannot open the filesystem: %s", v->label,
 		       ext_strerror(e0));
 }
@@ -303,8 +304,8 @@ int tf_ext_view_open(tf_read_fn read, void *ctx, uint64_t off, uint64_t len, con
 	if (!v)
 		return tf_fail(ENOMEM, "%s: out of memory", label);
 	snprintf(v->label, sizeof(v->label), "%s", label ? label : "filesystem");
-	v->src = (struct ext_src){.read = read, .ctx = ctx, .off = off, .len = len,
-				  .label = v->label};
+	v->src =
+	    (struct ext_src){.read = read, .ctx = ctx, .off = off, .len = len, .label = v->label};
 	ext_io_name(&v->src, v->name, sizeof(v->name));
 	v->max_handles = opts && opts->max_handles ? opts->max_handles : DEF_HANDLES;
 	v->ndirs = opts && opts->cache_dirs ? opts->cache_dirs : DEF_DIRS;

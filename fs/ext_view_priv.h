@@ -15,7 +15,7 @@ struct dent {
 	uint32_t ino;
 	uint32_t name_off;
 	uint32_t hnext; /* next entry index + 1 in the hash chain, 0 = end */
-	uint8_t type;   /* DT_* */
+	uint8_t type;	/* DT_* */
 };
 
 struct dirlist {
@@ -57,7 +57,7 @@ struct tf_ext_view {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	ext2_filsys *all, *idle;
-	unsigned nall;   /* handles open or being opened (<= max_handles) */
+	unsigned nall;	 /* handles open or being opened (<= max_handles) */
 	unsigned nslots; /* handles in all[] */
 	unsigned nidle, max_handles;
 	struct cslot *dirs, *files;
@@ -80,10 +80,8 @@ int ext_view_inode(struct tf_ext_view *v, ext2_filsys fs, uint32_t ino,
 
 /* The caches: under v->mu, find takes a reference; insert publishes a fresh
  * entry (refs 1, the caller's) and returns the one to use; unref drops one. */
-void *ext_cache_find(struct tf_ext_view *v, struct cslot *t, unsigned n, uint32_t ino,
-		     int is_dir);
-void *ext_cache_insert(struct tf_ext_view *v, struct cslot *t, unsigned n, void *fresh,
-		       int is_dir);
+void *ext_cache_find(struct tf_ext_view *v, struct cslot *t, unsigned n, uint32_t ino, int is_dir);
+void *ext_cache_insert(struct tf_ext_view *v, struct cslot *t, unsigned n, void *fresh, int is_dir);
 void ext_cache_unref(struct tf_ext_view *v, void *ent, int is_dir);
 void ext_dirlist_free(struct dirlist *dl);
 void ext_efile_free(struct efile *f);

@@ -596,7 +596,8 @@ static void inline_data_files_directories_and_symlinks_read_back(void **state)
 	target[70] = '\0';
 	snprintf(img, sizeof(img), "%s/inline.img", tmp);
 	sh("rm -rf %s/isrc && mkdir -p %s/isrc/sub && printf 'tiny inline file' > %s/isrc/tiny && "
-	   "head -c 100 /dev/zero | tr '\\0' Q > %s/isrc/hundred && touch %s/isrc/sub/x %s/isrc/sub/y && "
+	   "head -c 100 /dev/zero | tr '\\0' Q > %s/isrc/hundred && touch %s/isrc/sub/x "
+	   "%s/isrc/sub/y && "
 	   "ln -s %s %s/isrc/ilink && "
 	   "mkfs.ext4 -q -F -b 4096 -I 256 -O inline_data -d %s/isrc %s 16M >/dev/null 2>&1",
 	   tmp, tmp, tmp, tmp, tmp, tmp, target, tmp, tmp, img);
@@ -671,16 +672,19 @@ static void build_journal_image(const char *img, const char *jopts, unsigned bs,
 
 	snprintf(src, sizeof(src), "%s/jsrc", tmp);
 	sh("rm -rf %s && mkdir -p %s && cd %s && "
-	   "head -c %u /dev/zero | tr '\\0' A > a.txt && head -c %u /dev/zero | tr '\\0' C > c.txt && "
+	   "head -c %u /dev/zero | tr '\\0' A > a.txt && head -c %u /dev/zero | tr '\\0' C > c.txt "
+	   "&& "
 	   "head -c %u /dev/zero | tr '\\0' E > e.txt && "
-	   "head -c %u /dev/zero | tr '\\0' B > ../B.blk && head -c %u /dev/zero | tr '\\0' D > ../D.blk && "
+	   "head -c %u /dev/zero | tr '\\0' B > ../B.blk && head -c %u /dev/zero | tr '\\0' D > "
+	   "../D.blk && "
 	   "head -c %u /dev/zero | tr '\\0' F > ../F.blk",
 	   src, src, src, bs, bs, bs, bs, bs, bs);
 	sh("mkfs.ext4 -q -F -b %u %s -d %s %s 16M >/dev/null 2>&1", bs, mkfs_opts, src, img);
 	sh("cd %s && A=$(debugfs -R 'bmap /a.txt 0' %s 2>/dev/null) && "
 	   "C=$(debugfs -R 'bmap /c.txt 0' %s 2>/dev/null) && "
 	   "E=$(debugfs -R 'bmap /e.txt 0' %s 2>/dev/null) && "
-	   "printf 'jo %s\\njw -b %%s B.blk\\njw -b %%s D.blk\\njw -r %%s /dev/null\\njc\\n' $A $C $C | "
+	   "printf 'jo %s\\njw -b %%s B.blk\\njw -b %%s D.blk\\njw -r %%s /dev/null\\njc\\n' $A $C "
+	   "$C | "
 	   "debugfs -w -f - %s >/dev/null 2>&1 && "
 	   "printf 'jo\\njw -b %%s -c F.blk\\njc\\n' $E | debugfs -w -f - %s >/dev/null 2>&1",
 	   tmp, img, img, img, jopts, img, img);
@@ -766,7 +770,8 @@ static void file_created_only_in_the_journal_appears_after_replay(void **state)
 	   "debugfs -w -R 'write %s/new.txt d/new.txt' %s >/dev/null 2>&1",
 	   tmp, tmp, tmp, x, x, y, tmp, tmp, y);
 	/* every block the change touched goes into one committed transaction of x */
-	sh("cd %s && B=$(cmp -l x.img y.img | awk '{print int(($1-1)/4096)}' | uniq | paste -sd,) && "
+	sh("cd %s && B=$(cmp -l x.img y.img | awk '{print int(($1-1)/4096)}' | uniq | paste -sd,) "
+	   "&& "
 	   "rm -f blks && for b in $(echo $B | tr , ' '); do "
 	   "dd if=y.img bs=4096 skip=$b count=1 2>/dev/null >> blks; done && "
 	   "printf 'jo -c\\njw -b %%s blks\\njc\\n' $B | debugfs -w -f - x.img >/dev/null 2>&1",
@@ -848,7 +853,8 @@ static void *par_reader(void *arg)
 
 		if (n != (ssize_t)want || memcmp(mine, big + off, want) != 0)
 			p->errors++;
-		snprintf(name, sizeof(name), "entry-%05d-with-a-longer-name", (p->seed * 31 + i * 67) % BIGDIR_N);
+		snprintf(name, sizeof(name), "entry-%05d-with-a-longer-name",
+			 (p->seed * 31 + i * 67) % BIGDIR_N);
 		if (tf_ext_lookup(p->v, walk(p->v, "bigdir"), name, &ino) < 0 ||
 		    tf_ext_getattr(p->v, ino, &st) < 0 || st.st_size != 0)
 			p->errors++;
@@ -918,7 +924,8 @@ static void corruption_fails_only_the_affected_paths(void **state)
 
 	(void)state;
 	snprintf(img, sizeof(img), "%s/c.img", tmp);
-	sh("mkdir -p %s/csrc/d1 %s/csrc/d2 && echo one > %s/csrc/d1/one && echo two > %s/csrc/d2/two && "
+	sh("mkdir -p %s/csrc/d1 %s/csrc/d2 && echo one > %s/csrc/d1/one && echo two > "
+	   "%s/csrc/d2/two && "
 	   "mkfs.ext4 -q -F -b 4096 -d %s/csrc %s 200M >/dev/null 2>&1",
 	   tmp, tmp, tmp, tmp, tmp, img);
 
@@ -955,12 +962,14 @@ static void corruption_fails_only_the_affected_paths(void **state)
 	tf_ext_view_close(v);
 	close(vol.fd);
 	{
-		/* imap prints "Inode N is part of block group G\n\tlocated at block B, offset 0xO" */
+		/* imap prints "Inode N is part of block group G\n\tlocated at block B, offset 0xO"
+		 */
 		char line[512], cmd[512];
 		unsigned long long b = 0, o = 0;
 		FILE *f;
 
-		snprintf(cmd, sizeof(cmd), "debugfs -R 'imap <%u>' %s 2>/dev/null | tail -1", ino, c);
+		snprintf(cmd, sizeof(cmd), "debugfs -R 'imap <%u>' %s 2>/dev/null | tail -1", ino,
+			 c);
 		f = popen(cmd, "r");
 		assert_non_null(f);
 		assert_non_null(fgets(line, sizeof(line), f));
@@ -1022,24 +1031,24 @@ static void corrupt_journal_never_crashes_and_never_replays_garbage(void **state
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(reads_files_and_nested_directories_as_in_the_source),
-		cmocka_unit_test(sparse_file_seek_data_and_seek_hole_are_exact),
-		cmocka_unit_test(large_htree_directory_is_listed_once_and_resumes_from_cookies),
-		cmocka_unit_test(fast_and_slow_symlinks_read_back),
-		cmocka_unit_test(device_nodes_and_fifos_keep_type_and_rdev),
-		cmocka_unit_test(hard_links_share_one_inode),
-		cmocka_unit_test(xattrs_are_listed_and_read),
-		cmocka_unit_test(owners_modes_and_times_include_high_bits_and_nanoseconds),
-		cmocka_unit_test(statfs_reports_the_superblock_read_only),
-		cmocka_unit_test(inline_data_files_directories_and_symlinks_read_back),
-		cmocka_unit_test(journal_needing_recovery_shows_post_recovery_content),
-		cmocka_unit_test(external_journals_and_journal_devices_are_reported_clearly),
-		cmocka_unit_test(file_created_only_in_the_journal_appears_after_replay),
-		cmocka_unit_test(a_volume_without_ext_is_reported_as_such),
-		cmocka_unit_test(read_failures_after_open_give_eio_naming_the_inode),
-		cmocka_unit_test(parallel_readers_share_a_view),
-		cmocka_unit_test(corruption_fails_only_the_affected_paths),
-		cmocka_unit_test(corrupt_journal_never_crashes_and_never_replays_garbage),
+	    cmocka_unit_test(reads_files_and_nested_directories_as_in_the_source),
+	    cmocka_unit_test(sparse_file_seek_data_and_seek_hole_are_exact),
+	    cmocka_unit_test(large_htree_directory_is_listed_once_and_resumes_from_cookies),
+	    cmocka_unit_test(fast_and_slow_symlinks_read_back),
+	    cmocka_unit_test(device_nodes_and_fifos_keep_type_and_rdev),
+	    cmocka_unit_test(hard_links_share_one_inode),
+	    cmocka_unit_test(xattrs_are_listed_and_read),
+	    cmocka_unit_test(owners_modes_and_times_include_high_bits_and_nanoseconds),
+	    cmocka_unit_test(statfs_reports_the_superblock_read_only),
+	    cmocka_unit_test(inline_data_files_directories_and_symlinks_read_back),
+	    cmocka_unit_test(journal_needing_recovery_shows_post_recovery_content),
+	    cmocka_unit_test(external_journals_and_journal_devices_are_reported_clearly),
+	    cmocka_unit_test(file_created_only_in_the_journal_appears_after_replay),
+	    cmocka_unit_test(a_volume_without_ext_is_reported_as_such),
+	    cmocka_unit_test(read_failures_after_open_give_eio_naming_the_inode),
+	    cmocka_unit_test(parallel_readers_share_a_view),
+	    cmocka_unit_test(corruption_fails_only_the_affected_paths),
+	    cmocka_unit_test(corrupt_journal_never_crashes_and_never_replays_garbage),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -173,7 +173,8 @@ static void mbr_volume_shows_ext4_in_p1_and_logical_partitions(void **state)
 
 	(void)state;
 	snprintf(img, sizeof(img), "%s/mbr.img", tmp);
-	sh("truncate -s 64M %s && printf 'label: dos\\n2048,65536,83\\n,20480,82\\n,,5\\n,4096,83\\n,,c\\n' "
+	sh("truncate -s 64M %s && printf 'label: "
+	   "dos\\n2048,65536,83\\n,20480,82\\n,,5\\n,4096,83\\n,,c\\n' "
 	   "| sfdisk -q %s >/dev/null",
 	   img, img);
 	ext4_at(img, 1 << 20, "32M");
@@ -285,9 +286,9 @@ static void nonsense_tables_give_no_partitions_and_a_reason(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(gpt_volume_shows_ext4_in_p1_and_swap_in_p2),
-		cmocka_unit_test(mbr_volume_shows_ext4_in_p1_and_logical_partitions),
-		cmocka_unit_test(nonsense_tables_give_no_partitions_and_a_reason),
+	    cmocka_unit_test(gpt_volume_shows_ext4_in_p1_and_swap_in_p2),
+	    cmocka_unit_test(mbr_volume_shows_ext4_in_p1_and_logical_partitions),
+	    cmocka_unit_test(nonsense_tables_give_no_partitions_and_a_reason),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
