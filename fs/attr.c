@@ -1,6 +1,7 @@
 /* attr.c — the attributes every node of the tree shares: owner, mode, times,
  * and the small helper that lists directory entries from a cookie. */
 #include "fs.h"
+#include "ino.h"
 
 #include <string.h>
 
@@ -15,6 +16,8 @@ void tf_fs_dir_attr(const struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
 	st->st_mode = S_IFDIR | dir_mode(fs->opts.file_mode);
+	if (ino == TF_INO_RECEIVE) /* streams are written into it */
+		st->st_mode |= 0200;
 	st->st_nlink = 2;
 	st->st_uid = fs->opts.uid;
 	st->st_gid = fs->opts.gid;

@@ -56,6 +56,7 @@ struct tf_fs_opts {
 	const char *source;
 	const char *mountpoint;
 	const char *index_path; /* NULL: the default for the pool */
+	const char *receive_dir; /* image pools: where receive/ applies streams */
 	bool foreground;
 	bool allow_other;
 	bool debug;
@@ -83,6 +84,8 @@ struct tf_fs {
 	char last_refresh_error[512];
 
 	struct tf_files_cache *files; /* files/: per-volume filesystem views */
+	struct tf_delta_cache *deltas; /* deltas/: planned streams */
+	struct tf_recv_table *recv;    /* receive/: running receives */
 
 	pthread_t refresher;
 	bool refresher_started;
@@ -135,6 +138,37 @@ ssize_t tf_volumes_read(struct tf_fs *fs, struct fuse_file_info *fi, char *buf, 
 int tf_volumes_lseek(struct tf_fs *fs, struct fuse_file_info *fi, off_t off, int whence,
 		     off_t *res);
 void tf_volumes_release(struct tf_fs *fs, struct fuse_file_info *fi);
+
+/* deltas.c */
+struct tf_delta_cache;
+int tf_deltas_cache_new(struct tf_delta_cache **out);
+void tf_deltas_cache_free(struct tf_delta_cache *c);
+int tf_deltas_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
+		     struct fuse_entry_param *e);
+int tf_deltas_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st);
+int tf_deltas_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_voltab *tab, struct tf_dirbuf *db);
+int tf_deltas_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
+ssize_t tf_deltas_read(struct fuse_file_info *fi, char *buf, size_t size, off_t off);
+void tf_deltas_release(struct fuse_file_info *fi);
+
+/* recvdir.c */
+struct tf_recv_table;
+int tf_recvdir_new(struct tf_recv_table **out);
+void tf_recvdir_free(struct tf_recv_table *t);
+int tf_recvdir_lookup(struct tf_fs *fs, const char *name, struct fuse_entry_param *e);
+int tf_recvdir_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st);
+int tf_recvdir_readdir(struct tf_fs *fs, struct tf_dirbuf *db);
+int tf_recvdir_create(struct tf_fs *fs, const char *name, struct fuse_entry_param *e,
+		      struct fuse_file_info *fi);
+int tf_recvdir_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
+ssize_t tf_recvdir_write(struct tf_fs *fs, struct fuse_file_info *fi, const char *buf, size_t size,
+			 off_t off);
+int tf_recvdir_flush(struct tf_fs *fs, struct fuse_file_info *fi);
+void tf_recvdir_release(struct tf_fs *fs, struct fuse_file_info *fi);
+int tf_recvdir_setattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct stat *out);
+int tf_recvdir_rename(struct tf_fs *fs, const char *from, const char *to);
+int tf_recvdir_unlink(struct tf_fs *fs, const char *name);
 
 /* status.c: renders .thinfs/status into a malloc'd buffer. */
 int tf_status_render(struct tf_fs *fs, char **out, size_t *len);

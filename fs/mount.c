@@ -81,7 +81,8 @@ static int fs_open(struct tf_fs *fs, const struct tf_fs_opts *opts)
 	fs->mounted_at = (int64_t)time(NULL);
 	pthread_mutex_init(&fs->ix_lock, NULL);
 	pthread_mutex_init(&fs->tab_lock, NULL);
-	if ((rc = tf_files_cache_new(&fs->files)) < 0)
+	if ((rc = tf_files_cache_new(&fs->files)) < 0 ||
+	    (rc = tf_deltas_cache_new(&fs->deltas)) < 0 || (rc = tf_recvdir_new(&fs->recv)) < 0)
 		return rc;
 	rc = tf_pool_open(opts->source, &(struct tf_pool_opts){0}, &fs->pool);
 	if (rc < 0)
@@ -113,6 +114,8 @@ static void fs_close(struct tf_fs *fs)
 	pthread_mutex_unlock(&fs->tab_lock);
 	tf_voltab_put(t);
 	tf_files_cache_free(fs->files);
+	tf_deltas_cache_free(fs->deltas);
+	tf_recvdir_free(fs->recv);
 	if (fs->ix)
 		tf_index_close(fs->ix);
 	if (fs->pool)

@@ -29,6 +29,8 @@ static const struct fixed_node fixed_nodes[] = {
 	{TF_INO_ROOT, TF_INO_ROOT, "", S_IFDIR},
 	{TF_INO_VOLUMES, TF_INO_ROOT, "volumes", S_IFDIR},
 	{TF_INO_FILES, TF_INO_ROOT, "files", S_IFDIR},
+	{TF_INO_DELTAS, TF_INO_ROOT, "deltas", S_IFDIR},
+	{TF_INO_RECEIVE, TF_INO_ROOT, "receive", S_IFDIR},
 	{TF_INO_META, TF_INO_ROOT, ".thinfs", S_IFDIR},
 	{TF_INO_STATUS, TF_INO_META, "status", S_IFREG},
 };
@@ -97,6 +99,12 @@ static int do_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
 	case TF_IC_PART:
 	case TF_IC_EXT:
 		return tf_files_getattr(fs, ino, st);
+	case TF_IC_DELTA_DIR:
+	case TF_IC_DELTA:
+	case TF_IC_FULL_STREAM:
+		return tf_deltas_getattr(fs, ino, st);
+	case TF_IC_RECEIVE:
+		return tf_recvdir_getattr(fs, ino, st);
 	default:
 		return -ENOENT;
 	}
@@ -141,6 +149,10 @@ static int do_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
 		return tf_volumes_lookup(fs, name, e);
 	if (in_files(parent))
 		return tf_files_lookup(fs, parent, name, e);
+	if (parent == TF_INO_DELTAS || tf_ino_class(parent) == TF_IC_DELTA_DIR)
+		return tf_deltas_lookup(fs, parent, name, e);
+	if (parent == TF_INO_RECEIVE)
+		return tf_recvdir_lookup(fs, name, e);
 	return -ENOENT;
 }
 
@@ -183,7 +195,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	h->tab = tf_voltab_get(fs);
 	if (in_files(ino))
 		rc = logged(fs, tf_files_opendir(fs, ino, h), "opendir");
-	else if (!f || f->type != S_IFDIR)
+	else if ((!f || f->type != S_IFDIR) && tf_ino_class(ino) != TF_IC_DELTA_DIR)
 		rc = -ENOTDIR;
 	if (rc < 0) {
 		tf_voltab_put(h->tab);
@@ -227,7 +239,9 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		rc = tf_files_readdir(fs, ino, h, &db);
 	} else {
 		tf_dirbuf_add(&db, ".", ino, S_IFDIR);
-		tf_dirbuf_add(&db, "..", self ? self->parent : TF_INO_FILES, S_IFDIR);
+		tf_dirbuf_add(&db, "..", self ? self->parent
+					      : tf_ino_class(ino) == TF_IC_DELTA_DIR ? TF_INO_DELTAS
+					      : TF_INO_FILES, S_IFDIR);
 		for (size_t i = 1; i < N_FIXED; i++)
 			if (fixed_nodes[i].parent == ino)
 				tf_dirbuf_add(&db, fixed_nodes[i].name, fixed_nodes[i].ino,
@@ -236,6 +250,10 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			rc = tf_volumes_readdir(fs, h->tab, &db);
 		else if (in_files(ino))
 			rc = tf_files_readdir(fs, ino, h, &db);
+		else if (ino == TF_INO_DELTAS || tf_ino_class(ino) == TF_IC_DELTA_DIR)
+			rc = tf_deltas_readdir(fs, ino, h->tab, &db);
+		else if (ino == TF_INO_RECEIVE)
+			rc = tf_recvdir_readdir(fs, &db);
 	}
 	rc = logged(fs, rc, "readdir");
 	if (rc < 0 && db.used == 0)
@@ -279,6 +297,11 @@ static int do_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 	case TF_IC_PART:
 	case TF_IC_EXT:
 		return tf_files_open(fs, ino, fi);
+	case TF_IC_DELTA:
+	case TF_IC_FULL_STREAM:
+		return tf_deltas_open(fs, ino, fi);
+	case TF_IC_RECEIVE:
+		return tf_recvdir_open(fs, ino, fi);
 	default:
 		return fixed_by_ino(ino) ? -EISDIR : -ENOENT;
 	}
@@ -300,6 +323,13 @@ static void do_release(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *
 	case TF_IC_PART:
 	case TF_IC_EXT:
 		tf_files_release(fs, ino, fi);
+		break;
+	case TF_IC_DELTA:
+	case TF_IC_FULL_STREAM:
+		tf_deltas_release(fi);
+		break;
+	case TF_IC_RECEIVE:
+		tf_recvdir_release(fs, fi);
 		break;
 	default:
 		break;
@@ -362,6 +392,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	case TF_IC_PART:
 	case TF_IC_EXT:
 		n = tf_files_read(fs, ino, fi, buf, size, off);
+		break;
+	case TF_IC_DELTA:
+	case TF_IC_FULL_STREAM:
+		n = tf_deltas_read(fi, buf, size, off);
 		break;
 	default:
 		n = -EBADF;
@@ -463,6 +497,92 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(buf);
 }
 
+/* ---- receive/ ---- */
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct tf_fs *fs = fs_of(req);
+	struct fuse_entry_param e = {.attr_timeout = 0, .entry_timeout = 0};
+	int rc;
+
+	(void)mode;
+	tf_err_clear();
+	rc = parent == TF_INO_RECEIVE ? tf_recvdir_create(fs, name, &e, fi)
+				      : tf_fail(EROFS, "%s: only receive/ takes new files", name);
+	rc = logged(fs, rc, "create");
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		tf_recvdir_release(fs, fi);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct tf_fs *fs = fs_of(req);
+	ssize_t n;
+
+	tf_err_clear();
+	n = tf_ino_class(ino) == TF_IC_RECEIVE ? tf_recvdir_write(fs, fi, buf, size, off) : -EBADF;
+	n = logged(fs, (int)n, "write");
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct tf_fs *fs = fs_of(req);
+	int rc = 0;
+
+	tf_err_clear();
+	if (tf_ino_class(ino) == TF_IC_RECEIVE)
+		rc = logged(fs, tf_recvdir_flush(fs, fi), "receive");
+	fuse_reply_err(req, -rc);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct tf_fs *fs = fs_of(req);
+	struct stat st;
+	int rc;
+
+	(void)fi;
+	tf_err_clear();
+	rc = tf_ino_class(ino) == TF_IC_RECEIVE ? tf_recvdir_setattr(fs, ino, attr, to_set, &st)
+						: -EROFS;
+	rc = logged(fs, rc, "setattr");
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, 0);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	struct tf_fs *fs = fs_of(req);
+	int rc;
+
+	tf_err_clear();
+	rc = parent == TF_INO_RECEIVE && newparent == TF_INO_RECEIVE && flags == 0
+		     ? tf_recvdir_rename(fs, name, newname) : -EROFS;
+	fuse_reply_err(req, -logged(fs, rc, "rename"));
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct tf_fs *fs = fs_of(req);
+	int rc;
+
+	tf_err_clear();
+	rc = parent == TF_INO_RECEIVE ? tf_recvdir_unlink(fs, name) : -EROFS;
+	fuse_reply_err(req, -logged(fs, rc, "unlink"));
+}
+
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs sv = {.f_bsize = 4096, .f_frsize = 4096, .f_namemax = 255};
@@ -498,6 +618,12 @@ static const struct fuse_lowlevel_ops thinfs_ops = {
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
 	.statfs = op_statfs,
+	.create = op_create,
+	.write = op_write,
+	.flush = op_flush,
+	.setattr = op_setattr,
+	.rename = op_rename,
+	.unlink = op_unlink,
 };
 
 const struct fuse_lowlevel_ops *tf_fs_ops(void)

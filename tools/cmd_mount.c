@@ -47,6 +47,8 @@ static int parse_o(struct mount_args *m, char *list)
 			m->o.file_mode = (mode_t)v;
 		else if (strcmp(tok, "index") == 0 && val && *val)
 			m->o.index_path = val;
+		else if (strcmp(tok, "receive_dir") == 0 && val && *val)
+			m->o.receive_dir = val;
 		else if (strcmp(tok, "refresh") == 0 && val && parse_uint(val, 10, 3600, &v) == 0)
 			m->o.refresh_seconds = (unsigned)v;
 		else {
@@ -114,6 +116,9 @@ const struct tf_cmd tf_cmd_mount = {
 		 "'thinfs umount MOUNTPOINT'.\n"
 		 "\n"
 		 "  MOUNTPOINT/volumes/<lv>     sparse image of each thin volume and snapshot\n"
+		 "  MOUNTPOINT/files/<lv>/      the ext2/3/4 filesystem inside each volume\n"
+		 "  MOUNTPOINT/deltas/<lv>/<base>  delta stream from <base> to <lv> (@full: all)\n"
+		 "  MOUNTPOINT/receive/<lv>     write a delta stream here to apply it\n"
 		 "  MOUNTPOINT/.thinfs/status   pool and index state as JSON\n"
 		 "\n"
 		 "Options (-o, comma-separated):\n"
@@ -122,6 +127,9 @@ const struct tf_cmd tf_cmd_mount = {
 		 "  mode=OCTAL      permission bits of files (default 0400; dirs add x)\n"
 		 "  index=PATH      the index file (default: per pool, see README)\n"
 		 "  refresh=SECS    live pools: poll interval for changes (default 2, 0 = never)\n"
+		 "  receive_dir=DIR image pools: streams written into receive/<lv> are\n"
+		 "                  applied to the sparse file DIR/<lv> (live pools apply\n"
+		 "                  them to their own LVs)\n"
 		 "  -d              debug: log every FUSE request, stay in the foreground\n",
 	.run = mount_run,
 };
