@@ -53,9 +53,16 @@ part "tests (normal build)" meson_suite build
 part "build (ASan+UBSan)" scripts/build.sh --asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	part "tests (ASan+UBSan build)" meson_suite build-asan
-for s in tests/fuzz/*smoke.sh; do
-	[ -x "$s" ] && part "fuzz smoke: $(basename "$s")" "$s"
-done
+fuzz_ext() {
+	if [ ! -f build-fuzz/build.ninja ]; then
+		CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
+			-Db_lundef=false >/dev/null || return 1
+	fi
+	ninja -C build-fuzz tests/fuzz/fuzz_ext_view >/dev/null || return 1
+	sh tests/fuzz/ext_smoke.sh build-fuzz/tests/fuzz/fuzz_ext_view 30
+}
+part "fuzz smoke: delta stream parser" tests/fuzz/stream_smoke.sh 30
+part "fuzz smoke: ext view open-and-walk" fuzz_ext
 if [ -x tests/vm/run.sh ] && [ "${THINFS_SKIP_VM:-0}" != 1 ]; then
 	THINFS="$PWD/build/tools/thinfs" part "real-kernel tests in a VM" tests/vm/run.sh
 fi
