@@ -87,6 +87,25 @@ static int sb_parse(struct tf_thin_meta *m, const uint8_t *raw, uint64_t block)
 	return 0;
 }
 
+/* The kernel wipes the space-map roots of a held snapshot's superblock
+ * copy, so the sizes that bound every mapping come from the live
+ * superblock (the devices only grow). */
+static int held_space_maps(struct tf_thin_meta *m, uint8_t *raw)
+{
+	struct tf_thin_meta live = {0};
+	int rc = tf_bio_pread(m->bio, raw, TF_META_BLOCK_SIZE, 0);
+
+	if (rc == 0)
+		rc = sb_parse(&live, raw, 0);
+	if (rc < 0)
+		return tf_fail_ctx(rc, "reading the live superblock for a held snapshot: ");
+	m->info.data_nr_blocks = live.info.data_nr_blocks;
+	m->info.data_nr_allocated = live.info.data_nr_allocated;
+	m->info.metadata_sm_nr_blocks = live.info.metadata_sm_nr_blocks;
+	m->info.metadata_nr_allocated = live.info.metadata_nr_allocated;
+	return 0;
+}
+
 int tf_thin_open(struct tf_bio *meta, uint64_t sb_block, struct tf_thin_meta **out)
 {
 	struct tf_thin_meta *m;
@@ -108,6 +127,8 @@ int tf_thin_open(struct tf_bio *meta, uint64_t sb_block, struct tf_thin_meta **o
 	rc = tf_bio_pread(meta, raw, TF_META_BLOCK_SIZE, sb_block * TF_META_BLOCK_SIZE);
 	if (rc == 0)
 		rc = sb_parse(m, raw, sb_block);
+	if (rc == 0 && sb_block != 0)
+		rc = held_space_maps(m, raw);
 	free(raw);
 	if (rc == 0 && meta->size / TF_META_BLOCK_SIZE < m->info.metadata_nr_blocks)
 		rc = tf_fail(EUCLEAN, "%s: metadata image has %" PRIu64 " blocks but the superblock "
