@@ -196,8 +196,10 @@ void tf_recv_close(struct tf_recv *r)
 	if (!r)
 		return;
 	if (!r->finished && r->begun) {
-		/* Keep what was applied for a resume, if a record got through. */
-		bool keep = r->parser.last.seq > 0 &&
+		/* A stream cut off (not a damaged one) keeps what was applied for
+		 * a resume, if a record got through. */
+		bool cut_off = r->error == 0 || r->error == -EPIPE;
+		bool keep = cut_off && r->parser.last.seq > 0 &&
 			    r->t->ops->save_checkpoint(r->t, &r->parser.last) == 0;
 		r->t->ops->abort(r->t, keep);
 	}
