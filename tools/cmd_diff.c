@@ -3,14 +3,17 @@
 #include "cli.h"
 
 #include "core/err.h"
+#include "diff_files.h"
 #include "index/index.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct diff_opts {
 	bool stats;
+	bool files;
 };
 
 static int diff_extra(void *ctx, const char *name, const char *value)
@@ -18,14 +21,16 @@ static int diff_extra(void *ctx, const char *name, const char *value)
 	struct diff_opts *o = ctx;
 
 	(void)value;
-	(void)name;
-	o->stats = true;
+	if (strcmp(name, "files") == 0)
+		o->files = true;
+	else
+		o->stats = true;
 	return -1;
 }
 
 static int diff_run(const struct tf_cmd *cmd, int argc, char **argv)
 {
-	static const char *const extra[] = {"stats", NULL};
+	static const char *const extra[] = {"stats", "files", NULL};
 	struct tf_cli_common c = {0};
 	struct diff_opts o = {0};
 	const struct tf_ix_dev *base, *lv;
@@ -52,6 +57,11 @@ static int diff_run(const struct tf_cmd *cmd, int argc, char **argv)
 		rc = tf_cli_find_dev(devs, n, pos[1], pos[0], &base);
 	if (rc == 0)
 		rc = tf_cli_find_dev(devs, n, pos[2], pos[0], &lv);
+	if (rc == 0 && o.files) {
+		rc = tf_diff_files(ix, pool, base, lv, (uint64_t)ip.chunk_sectors * 512, c.json);
+		rc = rc < 0 ? tf_cli_fail(cmd) : TF_EXIT_OK;
+		goto out;
+	}
 	if (rc == 0)
 		rc = tf_index_diff(ix, pool, base->thin_id, lv->thin_id, &ch, &nch, &ws);
 	if (rc < 0) {
@@ -92,7 +102,7 @@ out:
 const struct tf_cmd tf_cmd_diff = {
 	.name = "diff",
 	.summary = "byte ranges that differ between two thin devices",
-	.usage = "Usage: thinfs diff SOURCE BASE LV [--json] [--stats] [--index PATH]\n"
+	.usage = "Usage: thinfs diff SOURCE BASE LV [--files] [--json] [--stats] [--index PATH]\n"
 		 "\n"
 		 "Prints the byte ranges of LV whose chunk mapping differs from BASE\n"
 		 "(mapped in only one of them, or to different data chunks), sorted and\n"
@@ -100,7 +110,11 @@ const struct tf_cmd tf_cmd_diff = {
 		 "'#<thin id>'.  The walk skips every metadata subtree the two share, so\n"
 		 "its cost follows what changed, not what is mapped.\n"
 		 "\n"
-		 "  --json     an array of {\"offset\": N, \"length\": N}\n"
+		 "  --files    list the files added (+), removed (-) and modified (M) in\n"
+		 "             the ext2/3/4 filesystems of the two volumes (whole-LV or in\n"
+		 "             partitions, as pN/...), found from the changed chunks\n"
+		 "  --json     an array of {\"offset\": N, \"length\": N} (with --files:\n"
+		 "             {\"change\": \"added|removed|modified\", \"path\": P})\n"
 		 "  --stats    print the number of metadata nodes read on stderr\n",
 	.run = diff_run,
 };

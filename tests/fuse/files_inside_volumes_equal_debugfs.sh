@@ -27,6 +27,24 @@ for pair in "web 1" "web_monday 2" "web_tuesday 3"; do
 	xml_assemble "$TF_TMP/dump.xml" "$2" "$D/data" 134217728 "$TF_TMP/$1.img"
 	rdump_equal "$1" "$TF_TMP/$1.img" "$M/files/$1"
 done
+# diff --files against the two snapshots' own file lists (debugfs dumps).
+(cd "$TF_TMP/rd-web_monday" && find . -mindepth 1 | sed 's|^\.||' | sort) >"$TF_TMP/l1"
+(cd "$TF_TMP/rd-web_tuesday" && find . -mindepth 1 | sed 's|^\.||' | sort) >"$TF_TMP/l2"
+{ comm -13 "$TF_TMP/l1" "$TF_TMP/l2" | sed 's/^/+ /'; comm -23 "$TF_TMP/l1" "$TF_TMP/l2" | sed 's/^/- /'; } | sort >"$TF_TMP/addrm.expected"
+comm -12 "$TF_TMP/l1" "$TF_TMP/l2" | while read -r f; do
+	[ -f "$TF_TMP/rd-web_monday$f" ] && [ ! -L "$TF_TMP/rd-web_monday$f" ] &&
+		! cmp -s "$TF_TMP/rd-web_monday$f" "$TF_TMP/rd-web_tuesday$f" && echo "M $f"
+done | sort >"$TF_TMP/mod.expected"
+"$THINFS" diff "$D" web_monday web_tuesday --files >"$TF_TMP/files.actual"
+check "diff --files: added and removed paths equal the snapshots' file lists" \
+	bash -c "grep -v '^M ' '$TF_TMP/files.actual' | sort | cmp -s - '$TF_TMP/addrm.expected'"
+check "diff --files: every file whose content changed is listed as modified" \
+	bash -c "[ -s '$TF_TMP/mod.expected' ] && comm -23 '$TF_TMP/mod.expected' <(grep '^M ' '$TF_TMP/files.actual' | sort) | cmp -s - /dev/null"
+check "diff --files: modified paths exist in both snapshots" \
+	bash -c "grep '^M ' '$TF_TMP/files.actual' | cut -c3- | sort | comm -23 - <(comm -12 '$TF_TMP/l1' '$TF_TMP/l2') | cmp -s - /dev/null"
+check "diff --files --json is valid JSON" bash -c "'$THINFS' diff '$D' web_monday web_tuesday --files --json | python3 -m json.tool >/dev/null"
+check "diff --files of a snapshot with itself lists nothing" bash -c "[ -z \"\$('$THINFS' diff '$D' web_tuesday web_tuesday --files)\" ]"
+
 check "web_monday has the old /etc/version" bash -c "[ \"\$(cat '$M/files/web_monday/etc/version')\" = v1 ]"
 check "web_tuesday has the new /etc/version" bash -c "[ \"\$(cat '$M/files/web_tuesday/etc/version')\" = v2 ]"
 check "a symlink reads as one" bash -c "[ \"\$(readlink '$M/files/web_tuesday/srv/current')\" = ../etc/version ]"
