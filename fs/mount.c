@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,6 +72,26 @@ static void *refresher_main(void *arg)
 		}
 	}
 	return NULL;
+}
+
+/* The kernel gives a FUSE mount 128 KiB of read-ahead whatever max_read
+ * says; sequential copies of volumes go a third faster with 1 MiB.  Only
+ * root may change it, and a failure costs speed, not correctness. */
+static void raise_readahead(const char *mountpoint)
+{
+	struct stat st;
+	char path[128];
+	FILE *f;
+
+	if (stat(mountpoint, &st) < 0)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev),
+		 minor(st.st_dev));
+	f = fopen(path, "we");
+	if (f) {
+		fputs("1024", f);
+		fclose(f);
+	}
 }
 
 static int fs_open(struct tf_fs *fs, const struct tf_fs_opts *opts)
@@ -169,6 +191,7 @@ int tf_fs_mount(const struct tf_fs_opts *opts)
 				  "and is /dev/fuse available?)", opts->mountpoint);
 		goto out_signals;
 	}
+	raise_readahead(opts->mountpoint);
 	if (fuse_daemonize(opts->foreground) != 0) {
 		rc = tf_fail(EIO, "%s: cannot detach", opts->mountpoint);
 		goto out_unmount;

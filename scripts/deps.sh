@@ -11,7 +11,7 @@ PKGS=(
 	fuse3
 	# tests: oracles, fixtures and the tools users copy with
 	thin-provisioning-tools zstd e2fsprogs rsync tar coreutils util-linux
-	fdisk gdisk sqlite3 qemu-utils attr jq
+	fdisk gdisk sqlite3 qemu-utils attr jq fuse2fs
 	# sanitizer and fuzzer runtimes
 	libclang-rt-14-dev
 	# VM tests: a real kernel with dm-thin under qemu
