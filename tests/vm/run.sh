@@ -29,7 +29,7 @@ for s in "${scenarios[@]}"; do
 	mkdir -p "$R/out"
 	echo "=== VM scenario: $name"
 	start=$(date +%s)
-	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -nographic -no-reboot \
+	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -m 3072 -smp 2 -nographic -no-reboot \
 		-kernel "$CACHE/vmlinuz" -initrd "$CACHE/initrd.gz" \
 		-append "console=ttyS0 quiet panic=-1 thinfs.scenario=$s thinfs.repo=$REPO thinfs.thinfs=$THINFS" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on \
