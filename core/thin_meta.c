@@ -251,6 +251,38 @@ int tf_thin_dev_root(struct tf_thin_meta *m, uint32_t dev_id, uint64_t *root)
 	return rc;
 }
 
+int tf_thin_mapped_end(struct tf_thin_meta *m, uint32_t dev_id, uint64_t *end)
+{
+	struct tf_node *n = malloc(sizeof(*n));
+	char what[64];
+	uint64_t block;
+	int rc;
+
+	if (!n)
+		return tf_fail(ENOMEM, "metadata: out of memory");
+	*end = 0;
+	snprintf(what, sizeof(what), "device %u mapping tree", dev_id);
+	rc = tf_thin_dev_root(m, dev_id, &block);
+	/* Down the last child of each level: the highest key is in the last
+	 * leaf.  Depth-bounded, so a cycle cannot hold us. */
+	for (int depth = 0; rc == 0; depth++) {
+		if (depth >= TF_BTREE_MAX_DEPTH) {
+			rc = tf_fail(EUCLEAN, "metadata block %" PRIu64 " (%s): tree deeper than %d "
+				     "levels (a cycle?)", block, what, TF_BTREE_MAX_DEPTH);
+			break;
+		}
+		if ((rc = tf_node_read(&m->io, block, 8, what, n)) < 0 || n->nr_entries == 0)
+			break;
+		if (n->leaf) {
+			*end = tf_node_key(n, n->nr_entries - 1) + 1;
+			break;
+		}
+		block = tf_le64(tf_node_value(n, n->nr_entries - 1));
+	}
+	free(n);
+	return rc;
+}
+
 int tf_thin_decode_mapping(const struct tf_thin_meta *m, uint64_t vblock, const uint8_t *value,
 			   const char *what, struct tf_thin_run *run)
 {
