@@ -349,20 +349,48 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		do_release(fs, ino, fi);
 }
 
-/* One reusable buffer per FUSE worker thread: no allocation per read. */
-static _Thread_local char *read_buf;
-static _Thread_local size_t read_buf_size;
+/* One reusable buffer per FUSE worker thread: no allocation per read.  A
+ * thread-specific key frees it when libfuse retires an idle worker. */
+struct read_buf {
+	char *p;
+	size_t size;
+};
+
+static pthread_key_t read_buf_key;
+static pthread_once_t read_buf_once = PTHREAD_ONCE_INIT;
+
+static void read_buf_free(void *v)
+{
+	struct read_buf *b = v;
+
+	free(b->p);
+	free(b);
+}
+
+static void read_buf_init(void)
+{
+	pthread_key_create(&read_buf_key, read_buf_free);
+}
 
 static char *thread_buf(size_t size)
 {
-	if (size > read_buf_size) {
-		char *b = realloc(read_buf, size);
-		if (!b)
+	struct read_buf *b;
+
+	pthread_once(&read_buf_once, read_buf_init);
+	b = pthread_getspecific(read_buf_key);
+	if (!b) {
+		if (!(b = calloc(1, sizeof(*b))))
 			return NULL;
-		read_buf = b;
-		read_buf_size = size;
+		pthread_setspecific(read_buf_key, b);
 	}
-	return read_buf;
+	if (size > b->size) {
+		char *p = realloc(b->p, size);
+		if (!p)
+			return NULL;
+		b->p = p;
+		b->size = size;
+	}
+	return b->p;
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -51,8 +51,24 @@ meson_suite() {
 part "build" scripts/build.sh
 part "tests (normal build)" meson_suite build
 part "build (ASan+UBSan)" scripts/build.sh --asan
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	part "tests (ASan+UBSan build)" meson_suite build-asan
+# Reports go to files, so that those of the FUSE servers (which detach and
+# have no terminal) are seen too: any report fails the part.
+SANDIR=$(mktemp -d /tmp/thinfs-sanitizers.XXXXXX)
+asan_suite() {
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$SANDIR/asan \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$SANDIR/ubsan \
+		meson_suite build-asan
+	local rc=$?
+	if [ -n "$(ls -A "$SANDIR")" ]; then
+		echo "sanitizer reports:"
+		head -c 20000 "$SANDIR"/*
+		echo "sanitizers: 0 passed, $(ls "$SANDIR" | wc -l) failed"
+		return 1
+	fi
+	return $rc
+}
+part "tests (ASan+UBSan build)" asan_suite
+rm -rf "$SANDIR"
 fuzz_ext() {
 	if [ ! -f build-fuzz/build.ninja ]; then
 		CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
