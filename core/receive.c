@@ -22,6 +22,13 @@ struct tf_recv {
 	char errmsg[1024];
 	uint64_t data_since_checkpoint;
 	uint64_t checkpoint_pos; /* of the last durable checkpoint */
+	/* A resumed session also accepts the whole stream written again from 0
+	 * (cp into receive/ after an interruption): the header is gathered and
+	 * compared with the checkpoint's, then bytes before the resume point
+	 * are skipped.  rewrite_pos is the next offset of such a re-write. */
+	bool resumed;
+	uint64_t rewrite_pos;
+	uint8_t rewrite_hdr[TF_STREAM_HEADER_BYTES];
 };
 
 static int recv_header(void *ctx, const struct tf_stream_header *h)
@@ -79,8 +86,12 @@ static int recv_new(struct tf_target *t, const struct tf_recv_opts *o, struct tf
 		r->opts = *o;
 	if ((rc = tf_parser_init(&r->parser, &recv_sink, r)) < 0)
 		goto fail;
-	if (r->opts.resume) {
+	if (r->opts.resume || r->opts.resume_if_any) {
 		if ((rc = t->ops->load_checkpoint(t, &cp)) < 0) {
+			if (rc == -ENOENT && !r->opts.resume) {
+				*out = r; /* nothing to resume: a fresh receive */
+				return 0;
+			}
 			if (rc == -ENOENT)
 				rc = tf_fail(ENOENT, "%s: no interrupted receive to resume", t->name);
 			goto fail;
@@ -89,6 +100,7 @@ static int recv_new(struct tf_target *t, const struct tf_recv_opts *o, struct tf
 		    (rc = t->ops->begin(t, &r->parser.h, r->opts.force, true)) < 0)
 			goto fail;
 		r->begun = true;
+		r->resumed = true;
 		r->checkpoint_pos = cp.pos;
 	}
 	*out = r;
@@ -123,6 +135,11 @@ uint64_t tf_recv_offset(const struct tf_recv *r)
 	return r->parser.pos;
 }
 
+uint64_t tf_recv_written(const struct tf_recv *r)
+{
+	return r->resumed && r->rewrite_pos < r->parser.pos ? r->rewrite_pos : r->parser.pos;
+}
+
 const char *tf_recv_target_name(const struct tf_recv *r)
 {
 	return r->t->name;
@@ -142,14 +159,68 @@ static int repeat_error(struct tf_recv *r)
 	return tf_fail(-r->error, "%s", r->errmsg);
 }
 
-int tf_recv_write(struct tf_recv *r, const void *buf, size_t len, uint64_t off)
+/* Drops the interrupted receive and starts this one from byte 0 (only with
+ * resume_if_any, when the stream written is not the interrupted one). */
+static int restart_fresh(struct tf_recv *r)
 {
+	int rc;
+
+	r->t->ops->abort(r->t, false);
+	tf_parser_free(&r->parser);
+	r->begun = r->resumed = false;
+	r->checkpoint_pos = r->data_since_checkpoint = 0;
+	if ((rc = tf_parser_init(&r->parser, &recv_sink, r)) < 0)
+		return rc;
+	return tf_parser_feed(&r->parser, r->rewrite_hdr, TF_STREAM_HEADER_BYTES);
+}
+
+/* Consumes the part of a re-write from 0 that lies before the resume point;
+ * advances buf, len and off past it. */
+static int rewrite_skip(struct tf_recv *r, const uint8_t **buf, size_t *len, uint64_t *off)
+{
+	uint64_t n = r->parser.pos - *off < *len ? r->parser.pos - *off : *len;
+	int rc;
+
+	if (*off < TF_STREAM_HEADER_BYTES) {
+		size_t h = TF_STREAM_HEADER_BYTES - *off < n ? TF_STREAM_HEADER_BYTES - *off : n;
+		memcpy(r->rewrite_hdr + *off, *buf, h);
+		if (*off + h == TF_STREAM_HEADER_BYTES &&
+		    memcmp(r->rewrite_hdr, r->parser.last.header, TF_STREAM_HEADER_BYTES) != 0) {
+			if (!r->opts.resume_if_any)
+				return tf_fail(EINVAL, "%s: this is not the stream whose receive was "
+					       "interrupted (the headers differ); write that stream, "
+					       "or start over without resume", r->t->name);
+			if ((rc = restart_fresh(r)) < 0)
+				return rc;
+			*buf += h;
+			*len -= h;
+			*off += h;
+			r->rewrite_pos = *off;
+			return 0;
+		}
+	}
+	*buf += n;
+	*len -= n;
+	*off += n;
+	r->rewrite_pos = *off;
+	return 0;
+}
+
+int tf_recv_write(struct tf_recv *r, const void *data, size_t len, uint64_t off)
+{
+	const uint8_t *buf = data;
 	int rc;
 
 	if (r->error)
 		return repeat_error(r);
 	if (r->finished)
 		return sticky(r, tf_fail(EINVAL, "%s: data after the receive finished", r->t->name));
+	if (r->resumed && off == r->rewrite_pos && off < r->parser.pos) {
+		if ((rc = rewrite_skip(r, &buf, &len, &off)) < 0)
+			return sticky(r, rc);
+		if (len == 0)
+			return 0;
+	}
 	if (off != r->parser.pos)
 		return sticky(r, tf_fail(ESPIPE, "%s: the stream must be written in order: expected "
 					 "offset %" PRIu64 ", got %" PRIu64, r->t->name,
@@ -263,4 +334,26 @@ int tf_target_check_base(const char *target, const struct tf_target_state *have,
 	return tf_fail(ESTALE, "%s is at state %s (thin %" PRIu32 " of %s), but this stream applies "
 		       "to state %s (thin %" PRIu32 " of %s); refusing (--force applies it anyway)",
 		       target, a, have->thin_id, have->identity, b, h->base_thin_id, h->identity);
+}
+
+int tf_target_check_replay(const char *target, const struct tf_target_state *have,
+			   const struct tf_stream_header *h)
+{
+	char a[17];
+
+	if (have && strcmp(have->identity, h->identity) == 0 &&
+	    have->thin_id == h->result_thin_id && memcmp(have->fingerprint, h->result_fp, 32) == 0) {
+		hex(have->fingerprint, 8, a);
+		return tf_fail(EALREADY, "%s is already at this stream's result (state %s, thin %"
+			       PRIu32 " of %s): a replayed stream; refusing (--force applies it "
+			       "anyway)", target, a, have->thin_id, have->identity);
+	}
+	if (!h->incremental)
+		return tf_fail(EEXIST, "%s exists%s; a full stream would replace it: refusing "
+			       "(--force replaces it)", target,
+			       have ? "" : " and was not made by thinfs receive");
+	if (!have)
+		return tf_fail(ENOENT, "%s has no thinfs state: it was not made by thinfs receive "
+			       "(--force applies the stream anyway)", target);
+	return tf_target_check_base(target, have, h);
 }

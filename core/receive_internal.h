@@ -44,6 +44,12 @@ int tf_target_lvm_open(const char *vg_pool, const char *lv, struct tf_target **o
 /* State text ("thinfs-state 1" and key=value lines), shared by targets. */
 int tf_target_state_format(const struct tf_target_state *st, char *buf, size_t len);
 int tf_target_state_parse(const char *text, size_t len, struct tf_target_state *st);
+/* For an existing target (have: its recorded state, NULL if none), refuses
+ * a replay (-EALREADY: the target already holds the stream's result), a
+ * full stream over it (-EEXIST) and an incremental for another base
+ * (-ESTALE).  Callers skip it under force. */
+int tf_target_check_replay(const char *target, const struct tf_target_state *have,
+			   const struct tf_stream_header *h);
 /* Refuses an incremental whose base is not the target's recorded state. */
 int tf_target_check_base(const char *target, const struct tf_target_state *have,
 			 const struct tf_stream_header *h);

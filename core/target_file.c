@@ -117,13 +117,13 @@ static int file_begin(struct tf_target *t, const struct tf_stream_header *h, boo
 		f->fd = open(f->partial, O_RDWR | O_CLOEXEC);
 		return f->fd < 0 ? tf_fail(errno, "%s: %s", f->partial, strerror(errno)) : 0;
 	}
-	if (h->incremental) {
-		if (access(f->path, F_OK) != 0)
-			return tf_fail(ENOENT, "%s does not exist: an incremental stream needs the "
-				       "target at its base (send a full stream first)", t->name);
-		if (!force && ((rc = read_state(f, &st)) < 0 ||
-			       (rc = tf_target_check_base(t->name, &st, h)) < 0))
+	if (access(f->path, F_OK) == 0) {
+		if (!force && (rc = tf_target_check_replay(t->name, read_state(f, &st) == 0 ? &st : NULL,
+							   h)) < 0)
 			return rc;
+	} else if (h->incremental) {
+		return tf_fail(ENOENT, "%s does not exist: an incremental stream needs the "
+			       "target at its base (send a full stream first)", t->name);
 	}
 	unlink(f->partial);
 	unlink(f->resume);
@@ -179,23 +179,35 @@ static int file_zero(struct tf_target *t, uint64_t off, uint64_t len)
 	return 0;
 }
 
+/* Writes path (replacing it) and makes it durable. */
+static int write_synced(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), rc = 0;
+
+	if (fd < 0)
+		return tf_fail(errno, "%s: %s", path, strerror(errno));
+	errno = 0;
+	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0)
+		rc = tf_fail(errno ? errno : EIO, "%s: %s", path, errno ? strerror(errno) : "short write");
+	close(fd);
+	if (rc < 0)
+		unlink(path);
+	return rc;
+}
+
 /* Writes path atomically: a temp file, fsync, rename. */
 static int write_atomic(const char *path, const void *buf, size_t len)
 {
 	char tmp[4300];
-	int fd, rc = 0;
+	int rc;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return tf_fail(errno, "%s: %s", tmp, strerror(errno));
-	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0)
-		rc = tf_fail(errno ? errno : EIO, "%s: %s", tmp, strerror(errno));
-	close(fd);
-	if (rc == 0 && rename(tmp, path) < 0)
+	if ((rc = write_synced(tmp, buf, len)) < 0)
+		return rc;
+	if (rename(tmp, path) < 0) {
 		rc = tf_fail(errno, "%s: %s", path, strerror(errno));
-	if (rc < 0)
 		unlink(tmp);
+	}
 	return rc;
 }
 
@@ -239,7 +251,7 @@ static void fsync_dir(const char *dir)
 static int file_commit(struct tf_target *t, const struct tf_target_state *st, uint64_t volume_bytes)
 {
 	struct file_target *f = ft(t);
-	char text[1024];
+	char text[1024], staged[4300];
 	bool in_xattr;
 	int n, rc;
 
@@ -248,12 +260,22 @@ static int file_commit(struct tf_target *t, const struct tf_target_state *st, ui
 	if ((n = tf_target_state_format(st, text, sizeof(text))) < 0)
 		return n;
 	in_xattr = fsetxattr(f->fd, STATE_XATTR, text, (size_t)n, 0) == 0;
-	if (!in_xattr && (rc = write_atomic(f->sidecar, text, (size_t)n)) < 0)
+	/* Without xattrs the state goes in the sidecar, which must never
+	 * describe data it does not sit beside: the new state is staged, the
+	 * old one removed, the data renamed into place, then the new state.  A
+	 * crash in between leaves no state, so the next incremental is refused
+	 * rather than applied to the wrong base. */
+	snprintf(staged, sizeof(staged), "%s.new", f->sidecar);
+	if (!in_xattr && (rc = write_synced(staged, text, (size_t)n)) < 0)
 		return rc;
+	if (unlink(f->sidecar) < 0 && errno != ENOENT)
+		return tf_fail(errno, "%s: %s", f->sidecar, strerror(errno));
 	if (rename(f->partial, f->path) < 0)
 		return tf_fail(errno, "%s: cannot replace the target: %s", t->name, strerror(errno));
-	if (in_xattr)
-		unlink(f->sidecar);
+	if (!in_xattr && rename(staged, f->sidecar) < 0)
+		return tf_fail(errno, "%s: the new volume is in place but its state could not be "
+			       "recorded (%s); the next incremental needs --force", f->sidecar,
+			       strerror(errno));
 	unlink(f->resume);
 	fsync_dir(f->dir);
 	close(f->fd);
