@@ -3,9 +3,11 @@
  * Records go to a staging LV, <lv>_thinfs_recv: a new thin snapshot of the
  * target for an incremental (so only changed chunks are written and the
  * kernel allocates them), or a new thin LV for a full stream.  Writes go
- * through the staging LV's own device; ZERO records use BLKZEROOUT, which
- * dm-thin turns into unmapping or zeroing, and fall back to writing zeros,
- * so no stale byte survives.  On commit the staging LV is tagged with the
+ * through the staging LV's own device.  ZERO records unmap whole chunks of
+ * the target pool with BLKDISCARD when the pool passes discards to its thin
+ * devices (checked by reading the first chunk back as zeros), and write
+ * zeros (BLKZEROOUT, else plain writes) for partial chunks and wherever a
+ * discard is not honoured, so no stale byte survives.  On commit the staging LV is tagged with the
  * new state (thinfs_<hex>: a digest of identity, thin id and fingerprint)
  * and swapped in with two renames; the old LV is removed.  thinfs never
  * touches the pool's data or metadata devices.
@@ -32,6 +34,8 @@ struct lvm_target {
 	char vg[128], pool[128], lv[128], stage[160];
 	char stage_dev[400], resume[4200];
 	int fd;
+	uint64_t pool_chunk;  /* bytes; 0 = discards do not unmap (write zeros) */
+	bool discard_failed; /* once a discard was not honoured, write zeros */
 };
 
 static struct lvm_target *lt(struct tf_target *t)
@@ -110,6 +114,25 @@ static int lv_exists(struct lvm_target *l, const char *name, char *tags, size_t 
 	return 1;
 }
 
+/* The pool's chunk size if its thin devices unmap whole chunks on discard
+ * (discards=passdown or nopassdown), else 0. */
+static uint64_t pool_discard_chunk(struct lvm_target *l)
+{
+	char full[300], out[2048], mode[64] = "";
+	unsigned long long chunk = 0;
+	const char *argv[] = {"lvs", "--noheadings", "--nosuffix", "--units", "b", "-o",
+			      "discards,chunk_size", full, NULL};
+
+	snprintf(full, sizeof(full), "%s/%s", l->vg, l->pool);
+	if (run(argv, out, sizeof(out)) < 0 || sscanf(out, " %63s %llu", mode, &chunk) != 2)
+		return 0;
+	if (strcmp(mode, "passdown") != 0 && strcmp(mode, "nopassdown") != 0)
+		return 0;
+	if (chunk < 65536 || (chunk & (chunk - 1)) != 0)
+		return 0; /* odd chunk sizes: not worth the arithmetic, write zeros */
+	return chunk;
+}
+
 static int lvm_begin(struct tf_target *t, const struct tf_stream_header *h, bool force,
 		     bool resuming)
 {
@@ -130,6 +153,14 @@ static int lvm_begin(struct tf_target *t, const struct tf_stream_header *h, bool
 				       "into it", t->name);
 		if (fd >= 0)
 			close(fd);
+		state_tag(h->identity, h->result_thin_id, h->result_fp, tag, sizeof(tag));
+		if (!force && strstr(tags, tag))
+			return tf_fail(EALREADY, "%s is already at this stream's result (tag %s): a "
+				       "replayed stream; refusing (--force applies it anyway)", t->name,
+				       tag);
+		if (!force && !h->incremental)
+			return tf_fail(EEXIST, "%s exists; a full stream would replace it: refusing "
+				       "(--force replaces it)", t->name);
 		if (h->incremental && !force) {
 			state_tag(h->identity, h->base_thin_id, h->base_fp, tag, sizeof(tag));
 			if (!strstr(tags, tag))
@@ -171,6 +202,7 @@ static int lvm_begin(struct tf_target *t, const struct tf_stream_header *h, bool
 	l->fd = open(l->stage_dev, O_RDWR | O_CLOEXEC);
 	if (l->fd < 0)
 		return tf_fail(errno, "%s: %s", l->stage_dev, strerror(errno));
+	l->pool_chunk = pool_discard_chunk(l);
 	return 0;
 }
 
@@ -191,13 +223,14 @@ static int lvm_data(struct tf_target *t, uint64_t off, const void *buf, size_t l
 	return 0;
 }
 
-static int lvm_zero(struct tf_target *t, uint64_t off, uint64_t len)
+/* Zeros [off, off+len) by writing: BLKZEROOUT, else plain zeros. */
+static int zero_write(struct tf_target *t, uint64_t off, uint64_t len)
 {
 	struct lvm_target *l = lt(t);
 	static const char zeros[65536];
 	uint64_t range[2] = {off, len};
 
-	if (ioctl(l->fd, BLKZEROOUT, range) == 0)
+	if (len == 0 || ioctl(l->fd, BLKZEROOUT, range) == 0)
 		return 0;
 	for (uint64_t o = 0; o < len;) {
 		size_t n = len - o < sizeof(zeros) ? (size_t)(len - o) : sizeof(zeros);
@@ -207,6 +240,47 @@ static int lvm_zero(struct tf_target *t, uint64_t off, uint64_t len)
 		o += n;
 	}
 	return 0;
+}
+
+/* Whether [off, off+len) reads back as zeros. */
+static int reads_zero(struct lvm_target *l, uint64_t off, size_t len)
+{
+	static const uint8_t zeros[65536];
+	uint8_t buf[65536];
+
+	for (size_t o = 0; o < len;) {
+		size_t n = len - o < sizeof(buf) ? len - o : sizeof(buf);
+		if (pread(l->fd, buf, n, (off_t)(off + o)) != (ssize_t)n)
+			return 0;
+		if (memcmp(buf, zeros, n) != 0)
+			return 0;
+		o += n;
+	}
+	return 1;
+}
+
+static int lvm_zero(struct tf_target *t, uint64_t off, uint64_t len)
+{
+	struct lvm_target *l = lt(t);
+	uint64_t c = l->pool_chunk, end = off + len, a, b;
+	uint64_t range[2];
+	int rc;
+
+	if (c == 0 || l->discard_failed)
+		return zero_write(t, off, len);
+	a = (off + c - 1) / c * c; /* whole chunks [a, b) are unmapped */
+	b = end / c * c;
+	if (a >= b)
+		return zero_write(t, off, len);
+	range[0] = a;
+	range[1] = b - a;
+	if (ioctl(l->fd, BLKDISCARD, range) < 0 || !reads_zero(l, a, (size_t)c)) {
+		l->discard_failed = true;
+		return zero_write(t, off, len);
+	}
+	if ((rc = zero_write(t, off, a - off)) < 0)
+		return rc;
+	return zero_write(t, b, end - b);
 }
 
 static int lvm_save_checkpoint(struct tf_target *t, const struct tf_parser_checkpoint *cp)
