@@ -107,6 +107,20 @@ int tf_stream_plan_new(const struct tf_stream_header *h, struct tf_stream_recs *
 		       tf_stream_read_fn read, void *ctx, struct tf_stream_plan **out);
 uint64_t tf_stream_plan_size(const struct tf_stream_plan *p);
 const struct tf_stream_header *tf_stream_plan_header(const struct tf_stream_plan *p);
+/* The size of the stream these records make, before a byte is produced
+ * (what tf_stream_plan_new puts in the header's stream_bytes). */
+uint64_t tf_stream_size(const struct tf_stream_recs *recs);
+
+/* Where a stream offset falls: which part, which record, how far in. */
+enum tf_stream_part { TF_PART_HEADER, TF_PART_RECORD, TF_PART_PAYLOAD, TF_PART_TRAILER };
+struct tf_stream_pos {
+	enum tf_stream_part part;
+	size_t rec;  /* record index (RECORD, PAYLOAD) */
+	uint64_t in; /* byte offset within that part */
+};
+/* -EINVAL past the end; O(log records). */
+int tf_stream_locate(const struct tf_stream_plan *p, uint64_t off, struct tf_stream_pos *out);
+
 /* Produces stream bytes [off, off+len) (short only at the end); thread-safe. */
 ssize_t tf_stream_plan_read(struct tf_stream_plan *p, void *buf, size_t len, uint64_t off);
 void tf_stream_plan_free(struct tf_stream_plan *p);
