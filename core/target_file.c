@@ -109,6 +109,7 @@ static int file_begin(struct tf_target *t, const struct tf_stream_header *h, boo
 {
 	struct file_target *f = ft(t);
 	struct tf_target_state st;
+	struct stat sb;
 	int src, rc;
 
 	if ((rc = check_not_open(f)) < 0)
@@ -135,6 +136,9 @@ static int file_begin(struct tf_target *t, const struct tf_stream_header *h, boo
 		if (src < 0)
 			return tf_fail(errno, "%s: %s", f->path, strerror(errno));
 		rc = sparse_copy(src, f->fd, f->partial);
+		/* The replacement keeps the target's permissions. */
+		if (rc == 0 && fstat(src, &sb) == 0 && fchmod(f->fd, sb.st_mode & 07777) < 0)
+			rc = tf_fail(errno, "%s: %s", f->partial, strerror(errno));
 		close(src);
 		if (rc < 0)
 			return rc;

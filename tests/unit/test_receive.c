@@ -447,6 +447,57 @@ static void a_fresh_receive_discards_an_abandoned_partial(void **state)
 	assert_false(exists(f->dir, ".vm1.thinfs-resume"));
 }
 
+/* A hand-made stream, every checksum and the digest right, whose second
+ * record reaches 4 KiB past the volume end. */
+static void a_record_past_the_volume_end_writes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct tf_stream_rec r[2] = {{.type = TF_REC_DATA, .offset = 0, .length = 4096, .seq = 0},
+				     {.type = TF_REC_DATA, .offset = VOL - 4096, .length = 8192,
+				      .seq = 1}};
+	struct tf_stream_header h = {.chunk_bytes = CHUNK, .volume_bytes = VOL,
+				     .result_thin_id = 9, .base_thin_id = TF_STREAM_NO_BASE,
+				     .record_count = 2, .data_bytes = 4096 + 8192};
+	struct tf_stream_trailer t = {.record_count = 2, .data_bytes = 4096 + 8192};
+	static uint8_t s[512 + 2 * 32 + 4096 + 8192 + 64], payload[8192];
+	struct tf_sha256 c;
+	size_t pos = 512;
+
+	memset(payload, 0x5a, sizeof(payload));
+	strcpy(h.identity, "img:hostile");
+	h.stream_bytes = sizeof(s);
+	tf_stream_header_encode(&h, s);
+	tf_sha256_init(&c);
+	tf_sha256_update(&c, s, 512);
+	for (int i = 0; i < 2; i++) {
+		r[i].crc = tf_stream_crc(payload, r[i].length);
+		tf_stream_rec_encode(&r[i], s + pos);
+		tf_sha256_update(&c, s + pos, 32);
+		pos += 32;
+		memcpy(s + pos, payload, r[i].length);
+		pos += r[i].length;
+	}
+	tf_sha256_final(&c, t.digest);
+	tf_stream_trailer_encode(&t, s + pos);
+	assert_int_equal(pos + 64, sizeof(s));
+	assert_int_equal(feed(f->dir, NULL, s, sizeof(s), 1000, true), -EBADMSG);
+	assert_non_null(strstr(tf_errmsg(), "record 1"));
+	assert_non_null(strstr(tf_errmsg(), "passes the volume end"));
+	assert_false(exists(f->dir, "vm1"));
+	assert_false(exists(f->dir, ".vm1.thinfs-partial"));
+	/* The same stream within bounds applies: the test above is not
+	 * refusing it for another reason. */
+	r[1].offset = VOL - 8192;
+	tf_sha256_init(&c);
+	tf_sha256_update(&c, s, 512);
+	tf_sha256_update(&c, s + 512, 32);
+	tf_stream_rec_encode(&r[1], s + 512 + 32 + 4096);
+	tf_sha256_update(&c, s + 512 + 32 + 4096, 32);
+	tf_sha256_final(&c, t.digest);
+	tf_stream_trailer_encode(&t, s + pos);
+	assert_int_equal(feed(f->dir, NULL, s, sizeof(s), 1000, true), 0);
+}
+
 static void target_names_that_could_escape_the_directory_are_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -476,6 +527,7 @@ int main(void)
 		T(a_fresh_receive_discards_an_abandoned_partial),
 		T(writing_the_whole_stream_again_resumes_where_it_stopped),
 		T(another_stream_written_over_an_interruption_starts_afresh),
+		T(a_record_past_the_volume_end_writes_nothing),
 		T(target_names_that_could_escape_the_directory_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
