@@ -2,6 +2,7 @@
  * sticky errors, periodic checkpoints and all-or-nothing commit. */
 #include "receive_internal.h"
 
+#include "crc32c.h"
 #include "err.h"
 
 #include <errno.h>
@@ -88,8 +89,11 @@ static int recv_new(struct tf_target *t, const struct tf_recv_opts *o, struct tf
 		goto fail;
 	if (r->opts.resume || r->opts.resume_if_any) {
 		if ((rc = t->ops->load_checkpoint(t, &cp)) < 0) {
-			if (rc == -ENOENT && !r->opts.resume) {
-				*out = r; /* nothing to resume: a fresh receive */
+			if (!r->opts.resume) {
+				/* nothing (usable) to resume: a fresh receive,
+				 * whose begin drops the leftovers */
+				tf_err_clear();
+				*out = r;
 				return 0;
 			}
 			if (rc == -ENOENT)
@@ -356,4 +360,36 @@ int tf_target_check_replay(const char *target, const struct tf_target_state *hav
 		return tf_fail(ENOENT, "%s has no thinfs state: it was not made by thinfs receive "
 			       "(--force applies the stream anyway)", target);
 	return tf_target_check_base(target, have, h);
+}
+
+void tf_checkpoint_encode(const struct tf_parser_checkpoint *cp,
+			  uint8_t out[TF_CHECKPOINT_FILE_BYTES])
+{
+	uint32_t size = (uint32_t)sizeof(*cp), crc = tf_crc32c(~0u, cp, sizeof(*cp));
+
+	memcpy(out, "THINFSCP", 8);
+	for (int i = 0; i < 4; i++) {
+		out[8 + i] = (uint8_t)(size >> (8 * i));
+		out[12 + i] = (uint8_t)(crc >> (8 * i));
+	}
+	memcpy(out + 16, cp, sizeof(*cp));
+}
+
+int tf_checkpoint_decode(const uint8_t *in, size_t n, struct tf_parser_checkpoint *cp,
+			 const char *what)
+{
+	uint32_t size = 0, crc = 0;
+
+	for (int i = 0; i < 4 && n >= 16; i++) {
+		size |= (uint32_t)in[8 + i] << (8 * i);
+		crc |= (uint32_t)in[12 + i] << (8 * i);
+	}
+	if (n != TF_CHECKPOINT_FILE_BYTES || memcmp(in, "THINFSCP", 8) != 0 || size != sizeof(*cp))
+		return tf_fail(EBADMSG, "%s: not a resume checkpoint of this thinfs build; start "
+			       "the receive again", what);
+	memcpy(cp, in + 16, sizeof(*cp));
+	if (tf_crc32c(~0u, cp, sizeof(*cp)) != crc)
+		return tf_fail(EBADMSG, "%s: the resume checkpoint is damaged (checksum); start "
+			       "the receive again", what);
+	return 0;
 }

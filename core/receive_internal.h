@@ -41,6 +41,16 @@ struct tf_target {
 int tf_target_file_open(const char *dir, const char *lv, struct tf_target **out);
 int tf_target_lvm_open(const char *vg_pool, const char *lv, struct tf_target **out);
 
+/* The checkpoint file: "THINFSCP", u32 LE payload size, u32 LE crc32c of
+ * the payload, then the payload (struct tf_parser_checkpoint as this build
+ * lays it out: a checkpoint is resumed on the machine that wrote it). */
+#define TF_CHECKPOINT_FILE_BYTES (16 + sizeof(struct tf_parser_checkpoint))
+void tf_checkpoint_encode(const struct tf_parser_checkpoint *cp,
+			  uint8_t out[TF_CHECKPOINT_FILE_BYTES]);
+/* -EBADMSG naming what if the envelope does not check out. */
+int tf_checkpoint_decode(const uint8_t *in, size_t n, struct tf_parser_checkpoint *cp,
+			 const char *what);
+
 /* State text ("thinfs-state 1" and key=value lines), shared by targets. */
 int tf_target_state_format(const struct tf_target_state *st, char *buf, size_t len);
 int tf_target_state_parse(const char *text, size_t len, struct tf_target_state *st);

@@ -223,23 +223,27 @@ static int file_save_checkpoint(struct tf_target *t, const struct tf_parser_chec
 		return -EBADF;
 	if (fdatasync(f->fd) < 0)
 		return tf_fail(errno, "%s: %s", f->partial, strerror(errno));
-	return write_atomic(f->resume, cp, sizeof(*cp));
+	uint8_t file[TF_CHECKPOINT_FILE_BYTES];
+
+	tf_checkpoint_encode(cp, file);
+	return write_atomic(f->resume, file, sizeof(file));
 }
 
 static int file_load_checkpoint(struct tf_target *t, struct tf_parser_checkpoint *cp)
 {
 	struct file_target *f = ft(t);
 	int fd = open(f->resume, O_RDONLY | O_CLOEXEC);
+	uint8_t file[TF_CHECKPOINT_FILE_BYTES + 1];
 	ssize_t n;
 
 	if (fd < 0)
 		return -ENOENT;
-	n = read(fd, cp, sizeof(*cp));
+	n = read(fd, file, sizeof(file));
 	close(fd);
-	if (n != (ssize_t)sizeof(*cp) || access(f->partial, F_OK) != 0)
-		return tf_fail(EBADMSG, "%s: the resume state is damaged; start the receive again",
-			       f->resume);
-	return 0;
+	if (access(f->partial, F_OK) != 0)
+		return tf_fail(EBADMSG, "%s: the staged data (%s) is gone; start the receive again",
+			       f->resume, f->partial);
+	return tf_checkpoint_decode(file, n < 0 ? 0 : (size_t)n, cp, f->resume);
 }
 
 static void fsync_dir(const char *dir)

@@ -286,6 +286,7 @@ static int lvm_zero(struct tf_target *t, uint64_t off, uint64_t len)
 static int lvm_save_checkpoint(struct tf_target *t, const struct tf_parser_checkpoint *cp)
 {
 	struct lvm_target *l = lt(t);
+	uint8_t file[TF_CHECKPOINT_FILE_BYTES];
 	int fd;
 
 	if (l->fd < 0 || fsync(l->fd) < 0)
@@ -293,7 +294,8 @@ static int lvm_save_checkpoint(struct tf_target *t, const struct tf_parser_check
 	fd = open(l->resume, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return tf_fail(errno, "%s: %s", l->resume, strerror(errno));
-	if (write(fd, cp, sizeof(*cp)) != (ssize_t)sizeof(*cp) || fsync(fd) < 0) {
+	tf_checkpoint_encode(cp, file);
+	if (write(fd, file, sizeof(file)) != (ssize_t)sizeof(file) || fsync(fd) < 0) {
 		close(fd);
 		return tf_fail(EIO, "%s: cannot write the checkpoint", l->resume);
 	}
@@ -305,16 +307,17 @@ static int lvm_load_checkpoint(struct tf_target *t, struct tf_parser_checkpoint 
 {
 	struct lvm_target *l = lt(t);
 	int fd = open(l->resume, O_RDONLY | O_CLOEXEC);
+	uint8_t file[TF_CHECKPOINT_FILE_BYTES + 1];
 	ssize_t n;
 
 	if (fd < 0)
 		return -ENOENT;
-	n = read(fd, cp, sizeof(*cp));
+	n = read(fd, file, sizeof(file));
 	close(fd);
-	if (n != (ssize_t)sizeof(*cp) || !lv_exists(l, l->stage, NULL, 0, NULL))
-		return tf_fail(EBADMSG, "%s: the resume state is damaged or the staging LV is gone",
-			       l->resume);
-	return 0;
+	if (!lv_exists(l, l->stage, NULL, 0, NULL))
+		return tf_fail(EBADMSG, "%s: the staging LV %s is gone; start the receive again",
+			       l->resume, l->stage);
+	return tf_checkpoint_decode(file, n < 0 ? 0 : (size_t)n, cp, l->resume);
 }
 
 static int lvm_commit(struct tf_target *t, const struct tf_target_state *st, uint64_t volume_bytes)

@@ -434,6 +434,36 @@ static void another_stream_written_over_an_interruption_starts_afresh(void **sta
 	assert_target_is(f->dir, img_b);
 }
 
+static void a_damaged_checkpoint_is_refused_not_trusted(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->inc_ab;
+	struct tf_recv_opts resume = {.resume = true};
+	struct tf_recv *r;
+	char path[512];
+	uint8_t b;
+	int fd;
+
+	assert_int_equal(feed(f->dir, NULL, f->full_a.b, f->full_a.len, 1 << 20, true), 0);
+	assert_int_equal(feed(f->dir, NULL, s->b, s->bounds[3] + 9, 4096, false), 0);
+	snprintf(path, sizeof(path), "%s/.vm1.thinfs-resume", f->dir);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, 40), 1);
+	b ^= 1;
+	assert_int_equal(pwrite(fd, &b, 1, 40), 1);
+	close(fd);
+	assert_int_equal(tf_recv_open_dir(f->dir, "vm1", &resume, &r), -EBADMSG);
+	assert_non_null(strstr(tf_errmsg(), "damaged"));
+	assert_int_equal(truncate(path, 100), 0);
+	assert_int_equal(tf_recv_open_dir(f->dir, "vm1", &resume, &r), -EBADMSG);
+	assert_target_is(f->dir, img_a);
+	/* resume_if_any starts afresh over it. */
+	struct tf_recv_opts any = {.resume_if_any = true};
+	assert_int_equal(rewrite(f->dir, &any, s->b, s->len, 1 << 20), 0);
+	assert_target_is(f->dir, img_b);
+}
+
 static void a_fresh_receive_discards_an_abandoned_partial(void **state)
 {
 	struct fixture *f = *state;
@@ -525,6 +555,7 @@ int main(void)
 		T(writes_out_of_order_are_refused),
 		T(an_interrupted_receive_resumes_to_the_exact_result),
 		T(a_fresh_receive_discards_an_abandoned_partial),
+		T(a_damaged_checkpoint_is_refused_not_trusted),
 		T(writing_the_whole_stream_again_resumes_where_it_stopped),
 		T(another_stream_written_over_an_interruption_starts_afresh),
 		T(a_record_past_the_volume_end_writes_nothing),
