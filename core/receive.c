@@ -85,6 +85,7 @@ static int recv_new(struct tf_target *t, const struct tf_recv_opts *o, struct tf
 	r->t = t;
 	if (o)
 		r->opts = *o;
+	t->keep_prev = r->opts.keep_prev;
 	if ((rc = tf_parser_init(&r->parser, &recv_sink, r)) < 0)
 		goto fail;
 	if (r->opts.resume || r->opts.resume_if_any) {

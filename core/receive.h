@@ -47,6 +47,9 @@ struct tf_recv_opts {
 	/* Resume if an interrupted receive is there and the stream written
 	 * is the same one, else start afresh (what receive/ in FUSE wants). */
 	bool resume_if_any;
+	/* Keep the replaced volume: LVM renames it LV_thinfs_prev (replacing
+	 * an older one), a file target keeps it as DIR/.LV.thinfs-prev. */
+	bool keep_prev;
 };
 
 /* Target: the plain sparse file DIR/LV (a full stream creates it). */

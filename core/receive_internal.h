@@ -36,6 +36,7 @@ struct tf_target_ops {
 struct tf_target {
 	const struct tf_target_ops *ops;
 	char name[4300]; /* for messages: "DIR/LV" or "VG/LV" */
+	bool keep_prev;  /* set by the session before begin */
 };
 
 int tf_target_file_open(const char *dir, const char *lv, struct tf_target **out);

@@ -30,7 +30,7 @@
 struct file_target {
 	struct tf_target t;
 	char dir[4096];
-	char path[4200], partial[4200], resume[4200], sidecar[4200];
+	char path[4200], partial[4200], resume[4200], sidecar[4200], prev[4200];
 	int fd; /* the partial */
 };
 
@@ -278,6 +278,12 @@ static int file_commit(struct tf_target *t, const struct tf_target_state *st, ui
 		return rc;
 	if (unlink(f->sidecar) < 0 && errno != ENOENT)
 		return tf_fail(errno, "%s: %s", f->sidecar, strerror(errno));
+	if (t->keep_prev) {
+		unlink(f->prev);
+		if (link(f->path, f->prev) < 0 && errno != ENOENT)
+			return tf_fail(errno, "%s: cannot keep the previous volume: %s", f->prev,
+				       strerror(errno));
+	}
 	if (rename(f->partial, f->path) < 0)
 		return tf_fail(errno, "%s: cannot replace the target: %s", t->name, strerror(errno));
 	if (!in_xattr && rename(staged, f->sidecar) < 0)
@@ -345,6 +351,7 @@ int tf_target_file_open(const char *dir, const char *lv, struct tf_target **out)
 	snprintf(f->partial, sizeof(f->partial), "%s/.%s.thinfs-partial", dir, lv);
 	snprintf(f->resume, sizeof(f->resume), "%s/.%s.thinfs-resume", dir, lv);
 	snprintf(f->sidecar, sizeof(f->sidecar), "%s/.%s.thinfs-state", dir, lv);
+	snprintf(f->prev, sizeof(f->prev), "%s/.%s.thinfs-prev", dir, lv);
 	snprintf(f->t.name, sizeof(f->t.name), "%s", f->path);
 	*out = &f->t;
 	return 0;

@@ -332,7 +332,7 @@ static int lvm_commit(struct tf_target *t, const struct tf_target_state *st, uin
 	close(l->fd);
 	l->fd = -1;
 	snprintf(stage_full, sizeof(stage_full), "%s/%s", l->vg, l->stage);
-	snprintf(old, sizeof(old), "%s_thinfs_old", l->lv);
+	snprintf(old, sizeof(old), "%s_thinfs_%s", l->lv, t->keep_prev ? "prev" : "old");
 	snprintf(old_full, sizeof(old_full), "%s/%s", l->vg, old);
 	state_tag(st->identity, st->thin_id, st->fingerprint, tag, sizeof(tag));
 	/* The snapshot inherited the old state's tags: replace them. */
@@ -348,6 +348,11 @@ static int lvm_commit(struct tf_target *t, const struct tf_target_state *st, uin
 	const char *add[] = {"lvchange", "-qy", "--addtag", tag, stage_full, NULL};
 	if ((rc = run(add, NULL, 0)) < 0)
 		return rc;
+	if (lv_exists(l, old, NULL, 0, NULL)) {
+		const char *rm[] = {"lvremove", "-qy", old_full, NULL};
+		if ((rc = run(rm, NULL, 0)) < 0) /* an older kept volume, or a leftover */
+			return rc;
+	}
 	if (lv_exists(l, l->lv, NULL, 0, NULL)) {
 		const char *mv[] = {"lvrename", "-qy", l->vg, l->lv, old, NULL};
 		if ((rc = run(mv, NULL, 0)) < 0)
@@ -356,7 +361,7 @@ static int lvm_commit(struct tf_target *t, const struct tf_target_state *st, uin
 	const char *mv2[] = {"lvrename", "-qy", l->vg, l->stage, l->lv, NULL};
 	if ((rc = run(mv2, NULL, 0)) < 0)
 		return rc;
-	if (lv_exists(l, old, NULL, 0, NULL)) {
+	if (!t->keep_prev && lv_exists(l, old, NULL, 0, NULL)) {
 		const char *rm[] = {"lvremove", "-qy", old_full, NULL};
 		run(rm, NULL, 0); /* the new LV is in place; a leftover old one is harmless */
 	}

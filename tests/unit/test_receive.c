@@ -245,8 +245,11 @@ static void incrementals_move_the_target_from_state_to_state(void **state)
 	assert_int_equal(feed(f->dir, NULL, f->full_a.b, f->full_a.len, 1 << 20, true), 0);
 	assert_int_equal(feed(f->dir, NULL, f->inc_ab.b, f->inc_ab.len, 777, true), 0);
 	assert_target_is(f->dir, img_b);
-	assert_int_equal(feed(f->dir, NULL, f->inc_ba.b, f->inc_ba.len, 65536, true), 0);
+	struct tf_recv_opts keep = {.keep_prev = true};
+	assert_int_equal(feed(f->dir, &keep, f->inc_ba.b, f->inc_ba.len, 65536, true), 0);
 	assert_target_is(f->dir, img_a);
+	assert_true(exists(f->dir, ".vm1.thinfs-prev")); /* b, kept on request */
+	assert_false(exists(f->dir, ".vm1.thinfs-partial"));
 }
 
 static void every_flipped_bit_leaves_the_target_unchanged(void **state)
@@ -419,7 +422,7 @@ static void writing_the_whole_stream_again_resumes_where_it_stopped(void **state
 static void another_stream_written_over_an_interruption_starts_afresh(void **state)
 {
 	struct fixture *f = *state;
-	struct tf_recv_opts any = {.resume_if_any = true}, any_force = {true, false, true};
+	struct tf_recv_opts any = {.resume_if_any = true}, any_force = {.force = true, .resume_if_any = true};
 
 	assert_int_equal(feed(f->dir, NULL, f->full_a.b, f->full_a.len, 1 << 20, true), 0);
 	assert_int_equal(feed(f->dir, NULL, f->inc_ab.b, f->inc_ab.bounds[2], 4096, false), 0);
