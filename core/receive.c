@@ -30,6 +30,7 @@ struct tf_recv {
 	bool resumed;
 	uint64_t rewrite_pos;
 	uint8_t rewrite_hdr[TF_STREAM_HEADER_BYTES];
+	bool wrong_stream;
 };
 
 static int recv_header(void *ctx, const struct tf_stream_header *h)
@@ -191,10 +192,12 @@ static int rewrite_skip(struct tf_recv *r, const uint8_t **buf, size_t *len, uin
 		memcpy(r->rewrite_hdr + *off, *buf, h);
 		if (*off + h == TF_STREAM_HEADER_BYTES &&
 		    memcmp(r->rewrite_hdr, r->parser.last.header, TF_STREAM_HEADER_BYTES) != 0) {
-			if (!r->opts.resume_if_any)
+			if (!r->opts.resume_if_any) {
+				r->wrong_stream = true; /* the interrupted one stays resumable */
 				return tf_fail(EINVAL, "%s: this is not the stream whose receive was "
 					       "interrupted (the headers differ); write that stream, "
 					       "or start over without resume", r->t->name);
+			}
 			if ((rc = restart_fresh(r)) < 0)
 				return rc;
 			*buf += h;
@@ -274,7 +277,7 @@ void tf_recv_close(struct tf_recv *r)
 	if (!r->finished && r->begun) {
 		/* A stream cut off (not a damaged one) keeps what was applied for
 		 * a resume, if a record got through. */
-		bool cut_off = r->error == 0 || r->error == -EPIPE;
+		bool cut_off = r->error == 0 || r->error == -EPIPE || r->wrong_stream;
 		bool keep = cut_off && r->parser.last.seq > 0 &&
 			    r->t->ops->save_checkpoint(r->t, &r->parser.last) == 0;
 		r->t->ops->abort(r->t, keep);

@@ -412,6 +412,7 @@ static void writing_the_whole_stream_again_resumes_where_it_stopped(void **state
 	assert_int_equal(rewrite(f->dir, &resume, f->full_a.b, f->full_a.len, 300), -EINVAL);
 	assert_non_null(strstr(tf_errmsg(), "not the stream whose receive was interrupted"));
 	assert_target_is(f->dir, img_a);
+	assert_true(exists(f->dir, ".vm1.thinfs-resume")); /* still resumable */
 	/* The same stream again from 0, in pieces that straddle the header
 	 * and the resume point: completes to the exact result. */
 	assert_int_equal(rewrite(f->dir, &any, s->b, s->len, 300), 0);
