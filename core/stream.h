@@ -18,6 +18,24 @@
  * stream has a true size and any byte range can be produced on demand (a
  * FUSE file read at random offsets).  Payload checksums are computed when a
  * record header or the trailer is first produced and then kept.
+ *
+ * Sending (what deltas/<lv>/<base> and `thinfs send` do):
+ *
+ *   struct tf_stream_header h = {.incremental = true, .chunk_bytes = ...,
+ *       .volume_bytes = ..., .result_thin_id = ..., .base_thin_id = ...};
+ *   // identity, uuids, tf_stream_fingerprint() of base and result runs
+ *   struct tf_stream_recs recs = {0};
+ *   tf_stream_recs_add(&recs, TF_REC_DATA, off, len, h.volume_bytes);  // ascending
+ *   tf_stream_recs_add(&recs, TF_REC_ZERO, off, len, h.volume_bytes);
+ *   tf_stream_size(&recs);                       // st_size, before any byte
+ *   tf_stream_plan_new(&h, &recs, read_volume, ctx, &plan);   // takes recs
+ *   tf_stream_plan_read(plan, buf, len, any_offset);          // any range
+ *   tf_stream_plan_free(plan);
+ *
+ * Reading the trailer needs every payload checksum, so the first read of
+ * the last 64 bytes reads all the data once; the digest covers the header
+ * and the record headers (which carry the payload CRCs), which is what
+ * makes the other ranges cheap to produce out of order.
  */
 #ifndef THINFS_STREAM_H
 #define THINFS_STREAM_H
