@@ -3,6 +3,7 @@
 
 #include "bio.h"
 #include "crc32c.h"
+#include "endian.h"
 #include "err.h"
 
 #include <errno.h>
@@ -11,25 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static uint32_t le32_at(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint64_t le64_at(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 uint64_t tf_node_key(const struct tf_node *n, uint32_t i)
 {
-	return le64_at(n->raw + sizeof(struct tf_disk_node_header) + 8 * (size_t)i);
+	return tf_le64(n->raw + sizeof(struct tf_disk_node_header) + 8 * (size_t)i);
 }
 
 const uint8_t *tf_node_value(const struct tf_node *n, uint32_t i)
@@ -52,21 +37,21 @@ int tf_node_read(const struct tf_btree_io *io, uint64_t block, uint32_t leaf_val
 	if (rc < 0)
 		return tf_fail_ctx(rc, "metadata block %" PRIu64 " (%s): ", block, what);
 	csum = tf_crc32c(0xffffffffu, n->raw + 4, TF_META_BLOCK_SIZE - 4) ^ TF_NODE_CSUM_XOR;
-	if (csum != le32_at(n->raw))
+	if (csum != tf_le32(n->raw))
 		return tf_fail(EUCLEAN, "metadata block %" PRIu64 " (%s): checksum mismatch "
-			       "(stored %08x, computed %08x)", block, what, le32_at(n->raw), csum);
-	if (le64_at((const uint8_t *)&h->blocknr) != block)
+			       "(stored %08x, computed %08x)", block, what, tf_le32(n->raw), csum);
+	if (tf_le64((const uint8_t *)&h->blocknr) != block)
 		return tf_fail(EUCLEAN, "metadata block %" PRIu64 " (%s): node says it is block %"
-			       PRIu64, block, what, le64_at((const uint8_t *)&h->blocknr));
-	flags = le32_at((const uint8_t *)&h->flags);
+			       PRIu64, block, what, tf_le64((const uint8_t *)&h->blocknr));
+	flags = tf_le32((const uint8_t *)&h->flags);
 	if (flags != TF_NODE_INTERNAL && flags != TF_NODE_LEAF)
 		return tf_fail(EUCLEAN, "metadata block %" PRIu64 " (%s): bad node flags %#x",
 			       block, what, flags);
 	n->block = block;
 	n->leaf = flags == TF_NODE_LEAF;
-	n->nr_entries = le32_at((const uint8_t *)&h->nr_entries);
-	n->max_entries = le32_at((const uint8_t *)&h->max_entries);
-	n->value_size = le32_at((const uint8_t *)&h->value_size);
+	n->nr_entries = tf_le32((const uint8_t *)&h->nr_entries);
+	n->max_entries = tf_le32((const uint8_t *)&h->max_entries);
+	n->value_size = tf_le32((const uint8_t *)&h->value_size);
 	if (n->value_size != (n->leaf ? leaf_value_size : 8u))
 		return tf_fail(EUCLEAN, "metadata block %" PRIu64 " (%s): value size %u, expected %u",
 			       block, what, n->value_size, n->leaf ? leaf_value_size : 8u);
@@ -132,7 +117,7 @@ void tf_cursor_front(struct tf_cursor *c, struct tf_item *it)
 		it->block = 0;
 	} else {
 		it->kind = TF_ITEM_SUBTREE;
-		it->block = le64_at(it->value);
+		it->block = tf_le64(it->value);
 	}
 }
 
@@ -157,7 +142,7 @@ int tf_cursor_expand(struct tf_cursor *c)
 	} else {
 		if (!parent || parent->node.leaf || parent->i >= parent->node.nr_entries)
 			return tf_fail(EINVAL, "%s: internal error: nothing to expand", c->what);
-		block = le64_at(tf_node_value(&parent->node, parent->i));
+		block = tf_le64(tf_node_value(&parent->node, parent->i));
 		lo = tf_node_key(&parent->node, parent->i);
 		if (parent->i + 1 < parent->node.nr_entries) {
 			hi = tf_node_key(&parent->node, parent->i + 1);

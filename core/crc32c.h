@@ -8,5 +8,7 @@
 /* The raw CRC register after feeding p (no final inversion), like the
  * kernel's crc32c(seed, p, n). */
 uint32_t tf_crc32c(uint32_t seed, const void *p, size_t n);
+/* The table-driven path alone (what CPUs without SSE4.2 run), for tests. */
+uint32_t tf_crc32c_sw(uint32_t seed, const void *p, size_t n);
 
 #endif

@@ -175,16 +175,6 @@ static int lvs_from_vg(struct tf_lv *out, size_t *n, const struct tf_lvm_vg *vg,
 	return 0;
 }
 
-struct last_run {
-	uint64_t end;
-};
-
-static int note_end(void *ctx, const struct tf_thin_run *r)
-{
-	((struct last_run *)ctx)->end = r->vbegin + r->len;
-	return 0;
-}
-
 static int lvs_from_meta(struct tf_pool *p, struct tf_lv **out, size_t *n,
 			 struct tf_thin_meta *view)
 {
@@ -201,18 +191,18 @@ static int lvs_from_meta(struct tf_pool *p, struct tf_lv **out, size_t *n,
 	}
 	for (size_t i = 0; i < nd; i++) {
 		struct tf_lv *o = &(*out)[i];
-		struct last_run lr = {0};
+		uint64_t end;
 		char name[32];
 
 		*n = i + 1;
 		/* Without LVM metadata the size is where the last mapping ends. */
-		if ((rc = tf_thin_walk(view, devs[i].dev_id, note_end, &lr, NULL)) < 0)
+		if ((rc = tf_thin_mapped_end(view, devs[i].dev_id, &end)) < 0)
 			break;
 		snprintf(name, sizeof(name), "thin%" PRIu32, devs[i].dev_id);
 		o->name = strdup(name);
 		o->lv_id = strdup("");
 		o->thin_id = devs[i].dev_id;
-		o->size_bytes = lr.end * p->chunk_sectors * 512ull;
+		o->size_bytes = end * p->chunk_sectors * 512ull;
 		o->tags = calloc(1, sizeof(char *));
 		if (!o->name || !o->lv_id || !o->tags) {
 			rc = -ENOMEM;

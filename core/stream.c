@@ -3,6 +3,7 @@
 #include "stream.h"
 
 #include "crc32c.h"
+#include "endian.h"
 #include "err.h"
 #include "sha256.h"
 
@@ -17,32 +18,6 @@
 
 static const char header_magic[8] = {'T', 'H', 'I', 'N', 'F', 'S', 'D', 'S'};
 static const char trailer_magic[8] = {'T', 'H', 'I', 'N', 'F', 'E', 'N', 'D'};
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	memcpy(p, &v, 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
 
 uint32_t tf_stream_crc(const void *p, size_t n)
 {
@@ -71,22 +46,22 @@ void tf_stream_header_encode(const struct tf_stream_header *h, uint8_t out[TF_ST
 {
 	memset(out, 0, TF_STREAM_HEADER_BYTES);
 	memcpy(out, header_magic, 8);
-	put32(out + 8, TF_STREAM_VERSION);
-	put32(out + 12, h->incremental ? 1 : 0);
-	put64(out + 16, h->chunk_bytes);
-	put64(out + 24, h->volume_bytes);
-	put64(out + 32, h->record_count);
-	put64(out + 40, h->stream_bytes);
-	put64(out + 48, h->data_bytes);
-	put32(out + 56, h->result_thin_id);
-	put32(out + 60, h->base_thin_id);
+	tf_put_le32(out + 8, TF_STREAM_VERSION);
+	tf_put_le32(out + 12, h->incremental ? 1 : 0);
+	tf_put_le64(out + 16, h->chunk_bytes);
+	tf_put_le64(out + 24, h->volume_bytes);
+	tf_put_le64(out + 32, h->record_count);
+	tf_put_le64(out + 40, h->stream_bytes);
+	tf_put_le64(out + 48, h->data_bytes);
+	tf_put_le32(out + 56, h->result_thin_id);
+	tf_put_le32(out + 60, h->base_thin_id);
 	memcpy(out + 64, h->base_fp, 32);
 	memcpy(out + 96, h->result_fp, 32);
 	put_str(out + 128, 128, h->identity);
 	put_str(out + 256, 64, h->result_uuid);
 	put_str(out + 320, 64, h->base_uuid);
 	put_str(out + 384, 64, h->result_name);
-	put32(out + 508, tf_stream_crc(out, 508));
+	tf_put_le32(out + 508, tf_stream_crc(out, 508));
 }
 
 int tf_stream_header_decode(const uint8_t in[TF_STREAM_HEADER_BYTES], struct tf_stream_header *h)
@@ -98,23 +73,23 @@ int tf_stream_header_decode(const uint8_t in[TF_STREAM_HEADER_BYTES], struct tf_
 	memset(h, 0, sizeof(*h));
 	if (memcmp(in, header_magic, 8) != 0)
 		return tf_fail(EBADMSG, "stream header: not a thinfs delta stream (bad magic)");
-	if (get32(in + 508) != tf_stream_crc(in, 508))
+	if (tf_le32(in + 508) != tf_stream_crc(in, 508))
 		return tf_fail(EBADMSG, "stream header: checksum mismatch");
-	version = get32(in + 8);
+	version = tf_le32(in + 8);
 	if (version != TF_STREAM_VERSION)
 		return tf_fail(EPROTONOSUPPORT, "stream header: version %u; this thinfs reads "
 			       "version %u", version, TF_STREAM_VERSION);
-	flags = get32(in + 12);
+	flags = tf_le32(in + 12);
 	if (flags & ~1u)
 		return tf_fail(EBADMSG, "stream header: unknown flags %#x", flags);
 	h->incremental = flags & 1;
-	h->chunk_bytes = get64(in + 16);
-	h->volume_bytes = get64(in + 24);
-	h->record_count = get64(in + 32);
-	h->stream_bytes = get64(in + 40);
-	h->data_bytes = get64(in + 48);
-	h->result_thin_id = get32(in + 56);
-	h->base_thin_id = get32(in + 60);
+	h->chunk_bytes = tf_le64(in + 16);
+	h->volume_bytes = tf_le64(in + 24);
+	h->record_count = tf_le64(in + 32);
+	h->stream_bytes = tf_le64(in + 40);
+	h->data_bytes = tf_le64(in + 48);
+	h->result_thin_id = tf_le32(in + 56);
+	h->base_thin_id = tf_le32(in + 60);
 	memcpy(h->base_fp, in + 64, 32);
 	memcpy(h->result_fp, in + 96, 32);
 	if ((rc = get_str(in + 128, 128, h->identity, "identity")) < 0 ||
@@ -142,23 +117,23 @@ int tf_stream_header_decode(const uint8_t in[TF_STREAM_HEADER_BYTES], struct tf_
 
 void tf_stream_rec_encode(const struct tf_stream_rec *r, uint8_t out[TF_STREAM_RECORD_BYTES])
 {
-	put32(out, r->type);
-	put32(out + 4, r->crc);
-	put64(out + 8, r->offset);
-	put64(out + 16, r->length);
-	put32(out + 24, r->seq);
-	put32(out + 28, tf_stream_crc(out, 28));
+	tf_put_le32(out, r->type);
+	tf_put_le32(out + 4, r->crc);
+	tf_put_le64(out + 8, r->offset);
+	tf_put_le64(out + 16, r->length);
+	tf_put_le32(out + 24, r->seq);
+	tf_put_le32(out + 28, tf_stream_crc(out, 28));
 }
 
 int tf_stream_rec_decode(const uint8_t in[TF_STREAM_RECORD_BYTES], struct tf_stream_rec *r)
 {
-	if (get32(in + 28) != tf_stream_crc(in, 28))
+	if (tf_le32(in + 28) != tf_stream_crc(in, 28))
 		return tf_fail(EBADMSG, "record header checksum mismatch");
-	r->type = get32(in);
-	r->crc = get32(in + 4);
-	r->offset = get64(in + 8);
-	r->length = get64(in + 16);
-	r->seq = get32(in + 24);
+	r->type = tf_le32(in);
+	r->crc = tf_le32(in + 4);
+	r->offset = tf_le64(in + 8);
+	r->length = tf_le64(in + 16);
+	r->seq = tf_le32(in + 24);
 	if (r->type != TF_REC_DATA && r->type != TF_REC_ZERO)
 		return tf_fail(EBADMSG, "unknown record type %u", r->type);
 	if (r->length == 0 || (r->type == TF_REC_DATA && r->length > TF_STREAM_MAX_DATA))
@@ -173,10 +148,10 @@ void tf_stream_trailer_encode(const struct tf_stream_trailer *t,
 {
 	memset(out, 0, TF_STREAM_TRAILER_BYTES);
 	memcpy(out, trailer_magic, 8);
-	put64(out + 8, t->record_count);
-	put64(out + 16, t->data_bytes);
+	tf_put_le64(out + 8, t->record_count);
+	tf_put_le64(out + 16, t->data_bytes);
 	memcpy(out + 24, t->digest, 32);
-	put32(out + 60, tf_stream_crc(out, 60));
+	tf_put_le32(out + 60, tf_stream_crc(out, 60));
 }
 
 int tf_stream_trailer_decode(const uint8_t in[TF_STREAM_TRAILER_BYTES],
@@ -184,10 +159,10 @@ int tf_stream_trailer_decode(const uint8_t in[TF_STREAM_TRAILER_BYTES],
 {
 	if (memcmp(in, trailer_magic, 8) != 0)
 		return tf_fail(EBADMSG, "stream trailer: bad magic (truncated or misplaced?)");
-	if (get32(in + 60) != tf_stream_crc(in, 60))
+	if (tf_le32(in + 60) != tf_stream_crc(in, 60))
 		return tf_fail(EBADMSG, "stream trailer: checksum mismatch");
-	t->record_count = get64(in + 8);
-	t->data_bytes = get64(in + 16);
+	t->record_count = tf_le64(in + 8);
+	t->data_bytes = tf_le64(in + 16);
 	memcpy(t->digest, in + 24, 32);
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include "receive_internal.h"
 
 #include "err.h"
+#include "fdio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -151,36 +152,18 @@ static int file_begin(struct tf_target *t, const struct tf_stream_header *h, boo
 static int file_data(struct tf_target *t, uint64_t off, const void *buf, size_t len)
 {
 	struct file_target *f = ft(t);
-	size_t done = 0;
 
-	while (done < len) {
-		ssize_t n = pwrite(f->fd, (const char *)buf + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return tf_fail(n < 0 ? errno : EIO, "%s: write at %" PRIu64 ": %s", f->partial,
-				       off + done, n < 0 ? strerror(errno) : "no progress");
-		done += (size_t)n;
-	}
-	return 0;
+	return tf_pwrite_all(f->fd, buf, len, off, f->partial);
 }
 
 static int file_zero(struct tf_target *t, uint64_t off, uint64_t len)
 {
 	struct file_target *f = ft(t);
-	static const char zeros[65536];
 
 	if (fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
 		return 0;
 	/* No hole punching here: write zeros, never leave stale bytes. */
-	for (uint64_t o = 0; o < len;) {
-		size_t n = len - o < sizeof(zeros) ? (size_t)(len - o) : sizeof(zeros);
-		int rc = file_data(t, off + o, zeros, n);
-		if (rc < 0)
-			return rc;
-		o += n;
-	}
-	return 0;
+	return tf_write_zeros(f->fd, off, len, f->partial);
 }
 
 /* Writes path (replacing it) and makes it durable. */

@@ -15,6 +15,7 @@
 #include "receive_internal.h"
 
 #include "err.h"
+#include "fdio.h"
 #include "sha256.h"
 
 #include <errno.h>
@@ -209,37 +210,19 @@ static int lvm_begin(struct tf_target *t, const struct tf_stream_header *h, bool
 static int lvm_data(struct tf_target *t, uint64_t off, const void *buf, size_t len)
 {
 	struct lvm_target *l = lt(t);
-	size_t done = 0;
 
-	while (done < len) {
-		ssize_t n = pwrite(l->fd, (const char *)buf + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return tf_fail(n < 0 ? errno : EIO, "%s: write at %" PRIu64 ": %s", l->stage_dev,
-				       off + done, n < 0 ? strerror(errno) : "no progress");
-		done += (size_t)n;
-	}
-	return 0;
+	return tf_pwrite_all(l->fd, buf, len, off, l->stage_dev);
 }
 
 /* Zeros [off, off+len) by writing: BLKZEROOUT, else plain zeros. */
 static int zero_write(struct tf_target *t, uint64_t off, uint64_t len)
 {
 	struct lvm_target *l = lt(t);
-	static const char zeros[65536];
 	uint64_t range[2] = {off, len};
 
 	if (len == 0 || ioctl(l->fd, BLKZEROOUT, range) == 0)
 		return 0;
-	for (uint64_t o = 0; o < len;) {
-		size_t n = len - o < sizeof(zeros) ? (size_t)(len - o) : sizeof(zeros);
-		int rc = lvm_data(t, off + o, zeros, n);
-		if (rc < 0)
-			return rc;
-		o += n;
-	}
-	return 0;
+	return tf_write_zeros(l->fd, off, len, l->stage_dev);
 }
 
 /* Whether [off, off+len) reads back as zeros. */

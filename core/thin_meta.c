@@ -5,6 +5,7 @@
 #include "bio.h"
 #include "btree.h"
 #include "crc32c.h"
+#include "endian.h"
 #include "err.h"
 #include "thin_format.h"
 #include "thin_meta_internal.h"
@@ -15,22 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t le64(const void *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint32_t le32(const void *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 static int sb_parse(struct tf_thin_meta *m, const uint8_t *raw, uint64_t block)
 {
 	const struct tf_disk_sb *sb = (const void *)raw;
@@ -38,27 +23,27 @@ static int sb_parse(struct tf_thin_meta *m, const uint8_t *raw, uint64_t block)
 	struct tf_disk_sm_root dsm, msm;
 	uint32_t csum = tf_crc32c(0xffffffffu, raw + 4, TF_META_BLOCK_SIZE - 4) ^ TF_SB_CSUM_XOR;
 
-	if (le64(&sb->magic) != TF_THIN_MAGIC)
+	if (tf_le64(&sb->magic) != TF_THIN_MAGIC)
 		return tf_fail(EUCLEAN, "metadata block %" PRIu64 ": not a dm-thin superblock "
 			       "(bad magic)", block);
-	if (csum != le32(&sb->csum))
+	if (csum != tf_le32(&sb->csum))
 		return tf_fail(EUCLEAN, "metadata block %" PRIu64 ": superblock checksum mismatch "
-			       "(stored %08x, computed %08x)", block, le32(&sb->csum), csum);
-	if (le64(&sb->blocknr) != block)
+			       "(stored %08x, computed %08x)", block, tf_le32(&sb->csum), csum);
+	if (tf_le64(&sb->blocknr) != block)
 		return tf_fail(EUCLEAN, "metadata block %" PRIu64 ": superblock says it is block %"
-			       PRIu64, block, le64(&sb->blocknr));
+			       PRIu64, block, tf_le64(&sb->blocknr));
 	in->sb_block = block;
-	in->version = le32(&sb->version);
-	in->flags = le32(&sb->flags);
+	in->version = tf_le32(&sb->version);
+	in->flags = tf_le32(&sb->flags);
 	in->needs_check = in->flags & TF_SB_FLAG_NEEDS_CHECK;
-	in->transaction_id = le64(&sb->trans_id);
-	in->time = le32(&sb->time);
-	in->held_root = block == 0 ? le64(&sb->held_root) : 0;
-	in->data_block_size = le32(&sb->data_block_size);
-	in->metadata_block_size = le32(&sb->metadata_block_size);
-	in->metadata_nr_blocks = le64(&sb->metadata_nr_blocks);
-	in->data_mapping_root = le64(&sb->data_mapping_root);
-	in->device_details_root = le64(&sb->device_details_root);
+	in->transaction_id = tf_le64(&sb->trans_id);
+	in->time = tf_le32(&sb->time);
+	in->held_root = block == 0 ? tf_le64(&sb->held_root) : 0;
+	in->data_block_size = tf_le32(&sb->data_block_size);
+	in->metadata_block_size = tf_le32(&sb->metadata_block_size);
+	in->metadata_nr_blocks = tf_le64(&sb->metadata_nr_blocks);
+	in->data_mapping_root = tf_le64(&sb->data_mapping_root);
+	in->device_details_root = tf_le64(&sb->device_details_root);
 	memcpy(&dsm, sb->data_space_map_root, sizeof(dsm));
 	memcpy(&msm, sb->metadata_space_map_root, sizeof(msm));
 	in->data_nr_blocks = dsm.nr_blocks;
@@ -232,7 +217,7 @@ int tf_thin_devices(struct tf_thin_meta *m, struct tf_thin_dev **devs, size_t *n
 		o->transaction_id = d.transaction_id;
 		o->creation_time = d.creation_time;
 		o->snapshotted_time = d.snapshotted_time;
-		o->mapping_root = le64(map[i].value);
+		o->mapping_root = tf_le64(map[i].value);
 	}
 	free(det);
 	free(map);
@@ -261,15 +246,47 @@ int tf_thin_dev_root(struct tf_thin_meta *m, uint32_t dev_id, uint64_t *root)
 	if (rc == 0 && (it.kind != TF_ITEM_ENTRY || it.key != dev_id))
 		rc = tf_fail(ENOENT, "metadata: no thin device %u", dev_id);
 	if (rc == 0)
-		*root = le64(it.value);
+		*root = tf_le64(it.value);
 	tf_cursor_free(&c);
+	return rc;
+}
+
+int tf_thin_mapped_end(struct tf_thin_meta *m, uint32_t dev_id, uint64_t *end)
+{
+	struct tf_node *n = malloc(sizeof(*n));
+	char what[64];
+	uint64_t block;
+	int rc;
+
+	if (!n)
+		return tf_fail(ENOMEM, "metadata: out of memory");
+	*end = 0;
+	snprintf(what, sizeof(what), "device %u mapping tree", dev_id);
+	rc = tf_thin_dev_root(m, dev_id, &block);
+	/* Down the last child of each level: the highest key is in the last
+	 * leaf.  Depth-bounded, so a cycle cannot hold us. */
+	for (int depth = 0; rc == 0; depth++) {
+		if (depth >= TF_BTREE_MAX_DEPTH) {
+			rc = tf_fail(EUCLEAN, "metadata block %" PRIu64 " (%s): tree deeper than %d "
+				     "levels (a cycle?)", block, what, TF_BTREE_MAX_DEPTH);
+			break;
+		}
+		if ((rc = tf_node_read(&m->io, block, 8, what, n)) < 0 || n->nr_entries == 0)
+			break;
+		if (n->leaf) {
+			*end = tf_node_key(n, n->nr_entries - 1) + 1;
+			break;
+		}
+		block = tf_le64(tf_node_value(n, n->nr_entries - 1));
+	}
+	free(n);
 	return rc;
 }
 
 int tf_thin_decode_mapping(const struct tf_thin_meta *m, uint64_t vblock, const uint8_t *value,
 			   const char *what, struct tf_thin_run *run)
 {
-	uint64_t v = le64(value);
+	uint64_t v = tf_le64(value);
 
 	run->vbegin = vblock;
 	run->dbegin = v >> TF_TIME_BITS;

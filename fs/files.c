@@ -31,7 +31,7 @@ struct tf_files_vol {
 	bool part_ext[MAX_PART + 1];
 	struct tf_ext_view *views[MAX_PART + 1]; /* by partition number, 0 = whole LV */
 	int view_rc[MAX_PART + 1];
-	char reason[256];
+	char reason[768];
 };
 
 struct cache_entry {
@@ -235,6 +235,12 @@ static int fv_view(struct tf_files_vol *fv, unsigned part, struct tf_ext_view **
 			rc = -ENOENT;
 		else
 			rc = tf_ext_view_open(fv_read, fv, off, len, label, NULL, &fv->views[part]);
+		if (rc == 0 && tf_ext_view_note(fv->views[part])[0]) {
+			/* Say what opening did (a journal replayed, a backup superblock). */
+			size_t l = strlen(fv->reason);
+			snprintf(fv->reason + l, sizeof(fv->reason) - l, "; %s: %s", label,
+				 tf_ext_view_note(fv->views[part]));
+		}
 		if (rc < 0 && rc != -ENOENT) {
 			/* Remember the failure: every access would fail the same way. */
 			fv->view_rc[part] = rc;

@@ -17,8 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,17 +74,24 @@ static void *refresher_main(void *arg)
 
 /* The kernel gives a FUSE mount 128 KiB of read-ahead whatever max_read
  * says; sequential copies of volumes go a third faster with 1 MiB.  Only
- * root may change it, and a failure costs speed, not correctness. */
+ * root may change it, and a failure costs speed, not correctness.  The
+ * device number comes from mountinfo: a stat() of the mountpoint would
+ * wait for this very process to answer FUSE requests. */
 static void raise_readahead(const char *mountpoint)
 {
-	struct stat st;
-	char path[128];
-	FILE *f;
+	char line[4096], mnt[4096], dev[64], path[128];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	bool found = false;
 
-	if (stat(mountpoint, &st) < 0)
+	if (!f)
 		return;
-	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev),
-		 minor(st.st_dev));
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%*s %*s %63s %*s %4095s", dev, mnt) == 2 &&
+			strcmp(mnt, mountpoint) == 0;
+	fclose(f);
+	if (!found)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
 	f = fopen(path, "we");
 	if (f) {
 		fputs("1024", f);

@@ -25,8 +25,12 @@ echo
 echo "\$ thinfs diff $P web_monday web_tuesday   # byte ranges that changed"
 "$THINFS" diff "$P" web_monday web_tuesday --stats
 echo
-echo "\$ thinfs mount $P $M"
-"$THINFS" mount "$P" "$M"
+echo "\$ thinfs diff $P web_monday web_tuesday --files   # files that changed"
+"$THINFS" diff "$P" web_monday web_tuesday --files
+echo
+mkdir -p "$T/replica"
+echo "\$ thinfs mount $P $M -o receive_dir=$T/replica"
+"$THINFS" mount "$P" "$M" -o receive_dir="$T/replica"
 ls -l "$M/volumes"
 before=$(sed -n 's/.*"data_bytes_read": \([0-9]*\).*/\1/p' "$M/.thinfs/status")
 start=$(date +%s.%N)
@@ -41,4 +45,15 @@ echo "  read from the data device:    $((after - before)) bytes"
 echo "  allocated in the copy:        $(( $(stat -c %b "$T/web_tuesday.img") * 512 )) bytes"
 echo "  time:                         $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f s", b - a }')"
 echo "  sha256 equals the kernel's:   $( [ "$(sha256sum < "$T/web_tuesday.img" | cut -c1-64)" = "$(awk '$2 == "web_tuesday" { print $1 }' tests/fixtures/kernel-pool-demo/sha256.txt)" ] && echo yes || echo NO)"
+echo
+echo "Restore a file from Monday's snapshot without activating anything:"
+echo "\$ cat $M/files/web_monday/etc/version"
+cat "$M/files/web_monday/etc/version"
+echo
+echo "Replicate: a full stream of web_monday, then only what changed until Tuesday:"
+echo "\$ cp $M/deltas/web_monday/@full $M/receive/web"
+cp "$M/deltas/web_monday/@full" "$M/receive/web"
+echo "\$ cp $M/deltas/web_tuesday/web_monday $M/receive/web    # $(stat -c %s "$M/deltas/web_tuesday/web_monday") bytes"
+cp "$M/deltas/web_tuesday/web_monday" "$M/receive/web"
+echo "  replica equals web_tuesday: $( [ "$(sha256sum < "$T/replica/web" | cut -c1-64)" = "$(awk '$2 == "web_tuesday" { print $1 }' tests/fixtures/kernel-pool-demo/sha256.txt)" ] && echo yes || echo NO)"
 "$THINFS" umount "$M"

@@ -117,6 +117,23 @@ echo "  reading the allocated bytes: straight from the data image $t_direct s, t
 echo "  cp --sparse=always to tmpfs: of the same sparse file on tmpfs $t_cp_local s, through thinfs $t_cp s -> R_cp = $(ratio "$t_cp_local" "$t_cp")"
 echo "  bytes read from the data device $((after - before)) / allocated $alloc -> R_skip = $(ratio $((after - before)) "$alloc") (target 1.00)"
 
+# R_send / R_recv: thinfs send and thinfs receive of a full stream of the
+# sparse volume ÷ cat of the same number of bytes (page cache warm);
+# R_amp: stream bytes ÷ changed-chunk bytes.
+"$THINFS" send "$P" vol >"$T/full.s"
+sbytes=$(stat -c %s "$T/full.s")
+t_cat=$(best_of 3 bash -c "cat '$T/full.s' >/dev/null")
+t_send=$(best_of 3 bash -c "'$THINFS' send '$P' vol >/dev/null")
+mkdir -p /dev/shm/thinfs-bench-recv
+t_cat_w=$(best_of 2 bash -c "cat '$T/full.s' >/dev/shm/thinfs-bench-recv/plain")
+t_recv=$(best_of 2 bash -c "rm -f /dev/shm/thinfs-bench-recv/vol; '$THINFS' receive /dev/shm/thinfs-bench-recv vol <'$T/full.s'")
+rm -rf /dev/shm/thinfs-bench-recv
+changed=$("$THINFS" send "$P" vol -n | sed 's/.*records, \([0-9]*\) bytes.*/\1/')
+echo "full stream of the sparse volume, $sbytes bytes:"
+echo "  send: cat $t_cat s, thinfs send $t_send s -> R_send = $(ratio "$t_cat" "$t_send") (throughput vs cat)"
+echo "  receive into a file: cat > file $t_cat_w s, thinfs receive $t_recv s -> R_recv = $(ratio "$t_cat_w" "$t_recv")"
+echo "  stream bytes / changed-chunk bytes = $sbytes / $changed -> R_amp = $(awk -v a="$sbytes" -v b="$changed" 'BEGIN { printf "%.4f", a / b }') (target <= 1.01)"
+
 # R_tar: tar of a filesystem through files/ ÷ the same through fuse2fs on
 # the same ext4 image (target >= 1.0: thinfs faster).  A tree of 4,000
 # files of 1-64 KiB in 40 directories.

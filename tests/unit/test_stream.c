@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/crc32c.h"
 #include "core/err.h"
 #include "core/sha256.h"
 #include "core/stream.h"
@@ -275,6 +276,19 @@ static void refuses_records_outside_the_volume_or_out_of_order(void **state)
 	tf_parser_free(&ps);
 }
 
+static void crc32c_matches_its_check_value_on_both_paths(void **state)
+{
+	static uint8_t buf[10007];
+
+	(void)state;
+	assert_int_equal(~tf_crc32c(0xffffffffu, "123456789", 9), 0xe3069283u);
+	assert_int_equal(~tf_crc32c_sw(0xffffffffu, "123456789", 9), 0xe3069283u);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 7 + 3);
+	for (size_t n = 0; n < sizeof(buf); n += 997)
+		assert_int_equal(tf_crc32c(0xffffffffu, buf + 1, n), tf_crc32c_sw(0xffffffffu, buf + 1, n));
+}
+
 static void sha256_matches_fips_vectors(void **state)
 {
 	static const uint8_t abc[32] = {
@@ -312,6 +326,7 @@ int main(void)
 		cmocka_unit_test(truncation_anywhere_never_completes),
 		cmocka_unit_test(refuses_records_outside_the_volume_or_out_of_order),
 		cmocka_unit_test(sha256_matches_fips_vectors),
+		cmocka_unit_test(crc32c_matches_its_check_value_on_both_paths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,7 +23,7 @@ activation { udev_sync = 0 udev_rules = 0 monitoring = 0 }
 devices { obtain_device_list_from_udev = 0 scan = [ "/dev" ] filter = [ "a|^/dev/vda$|", "r|.*|" ] }
 global { use_lvmpolld = 0 }
 CFG
-export THINFS_INDEX_DIR=/tmp/thinfs-index
+export THINFS_INDEX_DIR=/run/thinfs-index # tmpfs: SQLite locking on the 9p-backed overlay is not safe
 SEEKMAP="$THINFS_SRCDIR/build/tests/seekmap"
 [ -x "$SEEKMAP" ] || SEEKMAP="$(dirname "$THINFS")/../tests/seekmap"
 
