@@ -2,6 +2,7 @@
  * sticky errors, periodic checkpoints and all-or-nothing commit. */
 #include "receive_internal.h"
 
+#include "crc32c.h"
 #include "err.h"
 
 #include <errno.h>
@@ -22,6 +23,14 @@ struct tf_recv {
 	char errmsg[1024];
 	uint64_t data_since_checkpoint;
 	uint64_t checkpoint_pos; /* of the last durable checkpoint */
+	/* A resumed session also accepts the whole stream written again from 0
+	 * (cp into receive/ after an interruption): the header is gathered and
+	 * compared with the checkpoint's, then bytes before the resume point
+	 * are skipped.  rewrite_pos is the next offset of such a re-write. */
+	bool resumed;
+	uint64_t rewrite_pos;
+	uint8_t rewrite_hdr[TF_STREAM_HEADER_BYTES];
+	bool wrong_stream;
 };
 
 static int recv_header(void *ctx, const struct tf_stream_header *h)
@@ -77,10 +86,18 @@ static int recv_new(struct tf_target *t, const struct tf_recv_opts *o, struct tf
 	r->t = t;
 	if (o)
 		r->opts = *o;
+	t->keep_prev = r->opts.keep_prev;
 	if ((rc = tf_parser_init(&r->parser, &recv_sink, r)) < 0)
 		goto fail;
-	if (r->opts.resume) {
+	if (r->opts.resume || r->opts.resume_if_any) {
 		if ((rc = t->ops->load_checkpoint(t, &cp)) < 0) {
+			if (!r->opts.resume) {
+				/* nothing (usable) to resume: a fresh receive,
+				 * whose begin drops the leftovers */
+				tf_err_clear();
+				*out = r;
+				return 0;
+			}
 			if (rc == -ENOENT)
 				rc = tf_fail(ENOENT, "%s: no interrupted receive to resume", t->name);
 			goto fail;
@@ -89,6 +106,7 @@ static int recv_new(struct tf_target *t, const struct tf_recv_opts *o, struct tf
 		    (rc = t->ops->begin(t, &r->parser.h, r->opts.force, true)) < 0)
 			goto fail;
 		r->begun = true;
+		r->resumed = true;
 		r->checkpoint_pos = cp.pos;
 	}
 	*out = r;
@@ -123,6 +141,11 @@ uint64_t tf_recv_offset(const struct tf_recv *r)
 	return r->parser.pos;
 }
 
+uint64_t tf_recv_written(const struct tf_recv *r)
+{
+	return r->resumed && r->rewrite_pos < r->parser.pos ? r->rewrite_pos : r->parser.pos;
+}
+
 const char *tf_recv_target_name(const struct tf_recv *r)
 {
 	return r->t->name;
@@ -142,14 +165,70 @@ static int repeat_error(struct tf_recv *r)
 	return tf_fail(-r->error, "%s", r->errmsg);
 }
 
-int tf_recv_write(struct tf_recv *r, const void *buf, size_t len, uint64_t off)
+/* Drops the interrupted receive and starts this one from byte 0 (only with
+ * resume_if_any, when the stream written is not the interrupted one). */
+static int restart_fresh(struct tf_recv *r)
 {
+	int rc;
+
+	r->t->ops->abort(r->t, false);
+	tf_parser_free(&r->parser);
+	r->begun = r->resumed = false;
+	r->checkpoint_pos = r->data_since_checkpoint = 0;
+	if ((rc = tf_parser_init(&r->parser, &recv_sink, r)) < 0)
+		return rc;
+	return tf_parser_feed(&r->parser, r->rewrite_hdr, TF_STREAM_HEADER_BYTES);
+}
+
+/* Consumes the part of a re-write from 0 that lies before the resume point;
+ * advances buf, len and off past it. */
+static int rewrite_skip(struct tf_recv *r, const uint8_t **buf, size_t *len, uint64_t *off)
+{
+	uint64_t n = r->parser.pos - *off < *len ? r->parser.pos - *off : *len;
+	int rc;
+
+	if (*off < TF_STREAM_HEADER_BYTES) {
+		size_t h = TF_STREAM_HEADER_BYTES - *off < n ? TF_STREAM_HEADER_BYTES - *off : n;
+		memcpy(r->rewrite_hdr + *off, *buf, h);
+		if (*off + h == TF_STREAM_HEADER_BYTES &&
+		    memcmp(r->rewrite_hdr, r->parser.last.header, TF_STREAM_HEADER_BYTES) != 0) {
+			if (!r->opts.resume_if_any) {
+				r->wrong_stream = true; /* the interrupted one stays resumable */
+				return tf_fail(EINVAL, "%s: this is not the stream whose receive was "
+					       "interrupted (the headers differ); write that stream, "
+					       "or start over without resume", r->t->name);
+			}
+			if ((rc = restart_fresh(r)) < 0)
+				return rc;
+			*buf += h;
+			*len -= h;
+			*off += h;
+			r->rewrite_pos = *off;
+			return 0;
+		}
+	}
+	*buf += n;
+	*len -= n;
+	*off += n;
+	r->rewrite_pos = *off;
+	return 0;
+}
+
+int tf_recv_write(struct tf_recv *r, const void *data, size_t len, uint64_t off)
+{
+	const uint8_t *buf = data;
 	int rc;
 
 	if (r->error)
 		return repeat_error(r);
 	if (r->finished)
 		return sticky(r, tf_fail(EINVAL, "%s: data after the receive finished", r->t->name));
+	if (r->resumed && off == r->rewrite_pos && off < r->parser.pos) {
+		if ((rc = rewrite_skip(r, &buf, &len, &off)) < 0)
+			return sticky(r, rc);
+		if (len == 0)
+			return 0;
+	}
 	if (off != r->parser.pos)
 		return sticky(r, tf_fail(ESPIPE, "%s: the stream must be written in order: expected "
 					 "offset %" PRIu64 ", got %" PRIu64, r->t->name,
@@ -198,7 +277,7 @@ void tf_recv_close(struct tf_recv *r)
 	if (!r->finished && r->begun) {
 		/* A stream cut off (not a damaged one) keeps what was applied for
 		 * a resume, if a record got through. */
-		bool cut_off = r->error == 0 || r->error == -EPIPE;
+		bool cut_off = r->error == 0 || r->error == -EPIPE || r->wrong_stream;
 		bool keep = cut_off && r->parser.last.seq > 0 &&
 			    r->t->ops->save_checkpoint(r->t, &r->parser.last) == 0;
 		r->t->ops->abort(r->t, keep);
@@ -263,4 +342,58 @@ int tf_target_check_base(const char *target, const struct tf_target_state *have,
 	return tf_fail(ESTALE, "%s is at state %s (thin %" PRIu32 " of %s), but this stream applies "
 		       "to state %s (thin %" PRIu32 " of %s); refusing (--force applies it anyway)",
 		       target, a, have->thin_id, have->identity, b, h->base_thin_id, h->identity);
+}
+
+int tf_target_check_replay(const char *target, const struct tf_target_state *have,
+			   const struct tf_stream_header *h)
+{
+	char a[17];
+
+	if (have && strcmp(have->identity, h->identity) == 0 &&
+	    have->thin_id == h->result_thin_id && memcmp(have->fingerprint, h->result_fp, 32) == 0) {
+		hex(have->fingerprint, 8, a);
+		return tf_fail(EALREADY, "%s is already at this stream's result (state %s, thin %"
+			       PRIu32 " of %s): a replayed stream; refusing (--force applies it "
+			       "anyway)", target, a, have->thin_id, have->identity);
+	}
+	if (!h->incremental)
+		return tf_fail(EEXIST, "%s exists%s; a full stream would replace it: refusing "
+			       "(--force replaces it)", target,
+			       have ? "" : " and was not made by thinfs receive");
+	if (!have)
+		return tf_fail(ENOENT, "%s has no thinfs state: it was not made by thinfs receive "
+			       "(--force applies the stream anyway)", target);
+	return tf_target_check_base(target, have, h);
+}
+
+void tf_checkpoint_encode(const struct tf_parser_checkpoint *cp,
+			  uint8_t out[TF_CHECKPOINT_FILE_BYTES])
+{
+	uint32_t size = (uint32_t)sizeof(*cp), crc = tf_crc32c(~0u, cp, sizeof(*cp));
+
+	memcpy(out, "THINFSCP", 8);
+	for (int i = 0; i < 4; i++) {
+		out[8 + i] = (uint8_t)(size >> (8 * i));
+		out[12 + i] = (uint8_t)(crc >> (8 * i));
+	}
+	memcpy(out + 16, cp, sizeof(*cp));
+}
+
+int tf_checkpoint_decode(const uint8_t *in, size_t n, struct tf_parser_checkpoint *cp,
+			 const char *what)
+{
+	uint32_t size = 0, crc = 0;
+
+	for (int i = 0; i < 4 && n >= 16; i++) {
+		size |= (uint32_t)in[8 + i] << (8 * i);
+		crc |= (uint32_t)in[12 + i] << (8 * i);
+	}
+	if (n != TF_CHECKPOINT_FILE_BYTES || memcmp(in, "THINFSCP", 8) != 0 || size != sizeof(*cp))
+		return tf_fail(EBADMSG, "%s: not a resume checkpoint of this thinfs build; start "
+			       "the receive again", what);
+	memcpy(cp, in + 16, sizeof(*cp));
+	if (tf_crc32c(~0u, cp, sizeof(*cp)) != crc)
+		return tf_fail(EBADMSG, "%s: the resume checkpoint is damaged (checksum); start "
+			       "the receive again", what);
+	return 0;
 }

@@ -36,14 +36,31 @@ struct tf_target_ops {
 struct tf_target {
 	const struct tf_target_ops *ops;
 	char name[4300]; /* for messages: "DIR/LV" or "VG/LV" */
+	bool keep_prev;  /* set by the session before begin */
 };
 
 int tf_target_file_open(const char *dir, const char *lv, struct tf_target **out);
 int tf_target_lvm_open(const char *vg_pool, const char *lv, struct tf_target **out);
 
+/* The checkpoint file: "THINFSCP", u32 LE payload size, u32 LE crc32c of
+ * the payload, then the payload (struct tf_parser_checkpoint as this build
+ * lays it out: a checkpoint is resumed on the machine that wrote it). */
+#define TF_CHECKPOINT_FILE_BYTES (16 + sizeof(struct tf_parser_checkpoint))
+void tf_checkpoint_encode(const struct tf_parser_checkpoint *cp,
+			  uint8_t out[TF_CHECKPOINT_FILE_BYTES]);
+/* -EBADMSG naming what if the envelope does not check out. */
+int tf_checkpoint_decode(const uint8_t *in, size_t n, struct tf_parser_checkpoint *cp,
+			 const char *what);
+
 /* State text ("thinfs-state 1" and key=value lines), shared by targets. */
 int tf_target_state_format(const struct tf_target_state *st, char *buf, size_t len);
 int tf_target_state_parse(const char *text, size_t len, struct tf_target_state *st);
+/* For an existing target (have: its recorded state, NULL if none), refuses
+ * a replay (-EALREADY: the target already holds the stream's result), a
+ * full stream over it (-EEXIST) and an incremental for another base
+ * (-ESTALE).  Callers skip it under force. */
+int tf_target_check_replay(const char *target, const struct tf_target_state *have,
+			   const struct tf_stream_header *h);
 /* Refuses an incremental whose base is not the target's recorded state. */
 int tf_target_check_base(const char *target, const struct tf_target_state *have,
 			 const struct tf_stream_header *h);

@@ -381,6 +381,41 @@ static size_t rec_at(const struct tf_stream_plan *p, uint64_t off)
 	return lo;
 }
 
+uint64_t tf_stream_size(const struct tf_stream_recs *recs)
+{
+	uint64_t n = TF_STREAM_HEADER_BYTES + TF_STREAM_TRAILER_BYTES;
+
+	for (size_t i = 0; i < recs->n; i++)
+		n += TF_STREAM_RECORD_BYTES + (recs->v[i].type == TF_REC_DATA ? recs->v[i].length : 0);
+	return n;
+}
+
+int tf_stream_locate(const struct tf_stream_plan *p, uint64_t off, struct tf_stream_pos *out)
+{
+	uint64_t trailer_at = p->h.stream_bytes - TF_STREAM_TRAILER_BYTES;
+
+	memset(out, 0, sizeof(*out));
+	if (off >= p->h.stream_bytes)
+		return tf_fail(EINVAL, "stream offset %" PRIu64 " is past the end (%" PRIu64 ")", off,
+			       p->h.stream_bytes);
+	if (off < TF_STREAM_HEADER_BYTES) {
+		out->part = TF_PART_HEADER;
+		out->in = off;
+	} else if (off >= trailer_at) {
+		out->part = TF_PART_TRAILER;
+		out->in = off - trailer_at;
+	} else {
+		out->rec = rec_at(p, off);
+		out->in = off - p->start[out->rec];
+		out->part = TF_PART_RECORD;
+		if (out->in >= TF_STREAM_RECORD_BYTES) {
+			out->part = TF_PART_PAYLOAD;
+			out->in -= TF_STREAM_RECORD_BYTES;
+		}
+	}
+	return 0;
+}
+
 ssize_t tf_stream_plan_read(struct tf_stream_plan *p, void *buf, size_t len, uint64_t off)
 {
 	uint64_t size = p->h.stream_bytes, trailer_at = size - TF_STREAM_TRAILER_BYTES;

@@ -18,6 +18,24 @@
  * stream has a true size and any byte range can be produced on demand (a
  * FUSE file read at random offsets).  Payload checksums are computed when a
  * record header or the trailer is first produced and then kept.
+ *
+ * Sending (what deltas/<lv>/<base> and `thinfs send` do):
+ *
+ *   struct tf_stream_header h = {.incremental = true, .chunk_bytes = ...,
+ *       .volume_bytes = ..., .result_thin_id = ..., .base_thin_id = ...};
+ *   // identity, uuids, tf_stream_fingerprint() of base and result runs
+ *   struct tf_stream_recs recs = {0};
+ *   tf_stream_recs_add(&recs, TF_REC_DATA, off, len, h.volume_bytes);  // ascending
+ *   tf_stream_recs_add(&recs, TF_REC_ZERO, off, len, h.volume_bytes);
+ *   tf_stream_size(&recs);                       // st_size, before any byte
+ *   tf_stream_plan_new(&h, &recs, read_volume, ctx, &plan);   // takes recs
+ *   tf_stream_plan_read(plan, buf, len, any_offset);          // any range
+ *   tf_stream_plan_free(plan);
+ *
+ * Reading the trailer needs every payload checksum, so the first read of
+ * the last 64 bytes reads all the data once; the digest covers the header
+ * and the record headers (which carry the payload CRCs), which is what
+ * makes the other ranges cheap to produce out of order.
  */
 #ifndef THINFS_STREAM_H
 #define THINFS_STREAM_H
@@ -107,6 +125,20 @@ int tf_stream_plan_new(const struct tf_stream_header *h, struct tf_stream_recs *
 		       tf_stream_read_fn read, void *ctx, struct tf_stream_plan **out);
 uint64_t tf_stream_plan_size(const struct tf_stream_plan *p);
 const struct tf_stream_header *tf_stream_plan_header(const struct tf_stream_plan *p);
+/* The size of the stream these records make, before a byte is produced
+ * (what tf_stream_plan_new puts in the header's stream_bytes). */
+uint64_t tf_stream_size(const struct tf_stream_recs *recs);
+
+/* Where a stream offset falls: which part, which record, how far in. */
+enum tf_stream_part { TF_PART_HEADER, TF_PART_RECORD, TF_PART_PAYLOAD, TF_PART_TRAILER };
+struct tf_stream_pos {
+	enum tf_stream_part part;
+	size_t rec;  /* record index (RECORD, PAYLOAD) */
+	uint64_t in; /* byte offset within that part */
+};
+/* -EINVAL past the end; O(log records). */
+int tf_stream_locate(const struct tf_stream_plan *p, uint64_t off, struct tf_stream_pos *out);
+
 /* Produces stream bytes [off, off+len) (short only at the end); thread-safe. */
 ssize_t tf_stream_plan_read(struct tf_stream_plan *p, void *buf, size_t len, uint64_t off);
 void tf_stream_plan_free(struct tf_stream_plan *p);

@@ -74,7 +74,7 @@ static int on_record(struct tf_stream_parser *p)
 
 	if (rc < 0)
 		return rc;
-	if (r->seq != p->seq)
+	if (r->seq != (uint32_t)p->seq)
 		return tf_fail(EBADMSG, "record says it is number %u (records out of order?)", r->seq);
 	if (r->offset < p->prev_end)
 		return tf_fail(EBADMSG, "record at %" PRIu64 " overlaps or precedes the one before "
@@ -197,8 +197,13 @@ int tf_parser_resume(struct tf_stream_parser *p, const struct tf_parser_checkpoi
 
 	if (rc < 0)
 		return rc;
-	if (cp->seq > p->h.record_count || cp->pos > p->h.stream_bytes)
-		return tf_fail(EBADMSG, "resume point outside the stream");
+	/* The checkpoint comes from a file: it must describe a record
+	 * boundary of this header's stream before the parser trusts it. */
+	if (cp->seq > p->h.record_count || cp->data_bytes > p->h.data_bytes ||
+	    cp->prev_end > p->h.volume_bytes ||
+	    cp->pos != TF_STREAM_HEADER_BYTES + cp->seq * TF_STREAM_RECORD_BYTES + cp->data_bytes)
+		return tf_fail(EBADMSG, "resume point (offset %" PRIu64 ", record %" PRIu64
+			       ") is not a record boundary of this stream", cp->pos, cp->seq);
 	p->pos = cp->pos;
 	p->seq = cp->seq;
 	p->prev_end = cp->prev_end;

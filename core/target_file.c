@@ -31,7 +31,7 @@
 struct file_target {
 	struct tf_target t;
 	char dir[4096];
-	char path[4200], partial[4200], resume[4200], sidecar[4200];
+	char path[4200], partial[4200], resume[4200], sidecar[4200], prev[4200];
 	int fd; /* the partial */
 };
 
@@ -110,6 +110,7 @@ static int file_begin(struct tf_target *t, const struct tf_stream_header *h, boo
 {
 	struct file_target *f = ft(t);
 	struct tf_target_state st;
+	struct stat sb;
 	int src, rc;
 
 	if ((rc = check_not_open(f)) < 0)
@@ -118,13 +119,13 @@ static int file_begin(struct tf_target *t, const struct tf_stream_header *h, boo
 		f->fd = open(f->partial, O_RDWR | O_CLOEXEC);
 		return f->fd < 0 ? tf_fail(errno, "%s: %s", f->partial, strerror(errno)) : 0;
 	}
-	if (h->incremental) {
-		if (access(f->path, F_OK) != 0)
-			return tf_fail(ENOENT, "%s does not exist: an incremental stream needs the "
-				       "target at its base (send a full stream first)", t->name);
-		if (!force && ((rc = read_state(f, &st)) < 0 ||
-			       (rc = tf_target_check_base(t->name, &st, h)) < 0))
+	if (access(f->path, F_OK) == 0) {
+		if (!force && (rc = tf_target_check_replay(t->name, read_state(f, &st) == 0 ? &st : NULL,
+							   h)) < 0)
 			return rc;
+	} else if (h->incremental) {
+		return tf_fail(ENOENT, "%s does not exist: an incremental stream needs the "
+			       "target at its base (send a full stream first)", t->name);
 	}
 	unlink(f->partial);
 	unlink(f->resume);
@@ -136,6 +137,9 @@ static int file_begin(struct tf_target *t, const struct tf_stream_header *h, boo
 		if (src < 0)
 			return tf_fail(errno, "%s: %s", f->path, strerror(errno));
 		rc = sparse_copy(src, f->fd, f->partial);
+		/* The replacement keeps the target's permissions. */
+		if (rc == 0 && fstat(src, &sb) == 0 && fchmod(f->fd, sb.st_mode & 07777) < 0)
+			rc = tf_fail(errno, "%s: %s", f->partial, strerror(errno));
 		close(src);
 		if (rc < 0)
 			return rc;
@@ -162,23 +166,35 @@ static int file_zero(struct tf_target *t, uint64_t off, uint64_t len)
 	return tf_write_zeros(f->fd, off, len, f->partial);
 }
 
+/* Writes path (replacing it) and makes it durable. */
+static int write_synced(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), rc = 0;
+
+	if (fd < 0)
+		return tf_fail(errno, "%s: %s", path, strerror(errno));
+	errno = 0;
+	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0)
+		rc = tf_fail(errno ? errno : EIO, "%s: %s", path, errno ? strerror(errno) : "short write");
+	close(fd);
+	if (rc < 0)
+		unlink(path);
+	return rc;
+}
+
 /* Writes path atomically: a temp file, fsync, rename. */
 static int write_atomic(const char *path, const void *buf, size_t len)
 {
 	char tmp[4300];
-	int fd, rc = 0;
+	int rc;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return tf_fail(errno, "%s: %s", tmp, strerror(errno));
-	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0)
-		rc = tf_fail(errno ? errno : EIO, "%s: %s", tmp, strerror(errno));
-	close(fd);
-	if (rc == 0 && rename(tmp, path) < 0)
+	if ((rc = write_synced(tmp, buf, len)) < 0)
+		return rc;
+	if (rename(tmp, path) < 0) {
 		rc = tf_fail(errno, "%s: %s", path, strerror(errno));
-	if (rc < 0)
 		unlink(tmp);
+	}
 	return rc;
 }
 
@@ -190,23 +206,27 @@ static int file_save_checkpoint(struct tf_target *t, const struct tf_parser_chec
 		return -EBADF;
 	if (fdatasync(f->fd) < 0)
 		return tf_fail(errno, "%s: %s", f->partial, strerror(errno));
-	return write_atomic(f->resume, cp, sizeof(*cp));
+	uint8_t file[TF_CHECKPOINT_FILE_BYTES];
+
+	tf_checkpoint_encode(cp, file);
+	return write_atomic(f->resume, file, sizeof(file));
 }
 
 static int file_load_checkpoint(struct tf_target *t, struct tf_parser_checkpoint *cp)
 {
 	struct file_target *f = ft(t);
 	int fd = open(f->resume, O_RDONLY | O_CLOEXEC);
+	uint8_t file[TF_CHECKPOINT_FILE_BYTES + 1];
 	ssize_t n;
 
 	if (fd < 0)
 		return -ENOENT;
-	n = read(fd, cp, sizeof(*cp));
+	n = read(fd, file, sizeof(file));
 	close(fd);
-	if (n != (ssize_t)sizeof(*cp) || access(f->partial, F_OK) != 0)
-		return tf_fail(EBADMSG, "%s: the resume state is damaged; start the receive again",
-			       f->resume);
-	return 0;
+	if (access(f->partial, F_OK) != 0)
+		return tf_fail(EBADMSG, "%s: the staged data (%s) is gone; start the receive again",
+			       f->resume, f->partial);
+	return tf_checkpoint_decode(file, n < 0 ? 0 : (size_t)n, cp, f->resume);
 }
 
 static void fsync_dir(const char *dir)
@@ -222,7 +242,7 @@ static void fsync_dir(const char *dir)
 static int file_commit(struct tf_target *t, const struct tf_target_state *st, uint64_t volume_bytes)
 {
 	struct file_target *f = ft(t);
-	char text[1024];
+	char text[1024], staged[4300];
 	bool in_xattr;
 	int n, rc;
 
@@ -231,12 +251,28 @@ static int file_commit(struct tf_target *t, const struct tf_target_state *st, ui
 	if ((n = tf_target_state_format(st, text, sizeof(text))) < 0)
 		return n;
 	in_xattr = fsetxattr(f->fd, STATE_XATTR, text, (size_t)n, 0) == 0;
-	if (!in_xattr && (rc = write_atomic(f->sidecar, text, (size_t)n)) < 0)
+	/* Without xattrs the state goes in the sidecar, which must never
+	 * describe data it does not sit beside: the new state is staged, the
+	 * old one removed, the data renamed into place, then the new state.  A
+	 * crash in between leaves no state, so the next incremental is refused
+	 * rather than applied to the wrong base. */
+	snprintf(staged, sizeof(staged), "%s.new", f->sidecar);
+	if (!in_xattr && (rc = write_synced(staged, text, (size_t)n)) < 0)
 		return rc;
+	if (unlink(f->sidecar) < 0 && errno != ENOENT)
+		return tf_fail(errno, "%s: %s", f->sidecar, strerror(errno));
+	if (t->keep_prev) {
+		unlink(f->prev);
+		if (link(f->path, f->prev) < 0 && errno != ENOENT)
+			return tf_fail(errno, "%s: cannot keep the previous volume: %s", f->prev,
+				       strerror(errno));
+	}
 	if (rename(f->partial, f->path) < 0)
 		return tf_fail(errno, "%s: cannot replace the target: %s", t->name, strerror(errno));
-	if (in_xattr)
-		unlink(f->sidecar);
+	if (!in_xattr && rename(staged, f->sidecar) < 0)
+		return tf_fail(errno, "%s: the new volume is in place but its state could not be "
+			       "recorded (%s); the next incremental needs --force", f->sidecar,
+			       strerror(errno));
 	unlink(f->resume);
 	fsync_dir(f->dir);
 	close(f->fd);
@@ -298,6 +334,7 @@ int tf_target_file_open(const char *dir, const char *lv, struct tf_target **out)
 	snprintf(f->partial, sizeof(f->partial), "%s/.%s.thinfs-partial", dir, lv);
 	snprintf(f->resume, sizeof(f->resume), "%s/.%s.thinfs-resume", dir, lv);
 	snprintf(f->sidecar, sizeof(f->sidecar), "%s/.%s.thinfs-state", dir, lv);
+	snprintf(f->prev, sizeof(f->prev), "%s/.%s.thinfs-prev", dir, lv);
 	snprintf(f->t.name, sizeof(f->t.name), "%s", f->path);
 	*out = &f->t;
 	return 0;

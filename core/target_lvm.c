@@ -3,9 +3,11 @@
  * Records go to a staging LV, <lv>_thinfs_recv: a new thin snapshot of the
  * target for an incremental (so only changed chunks are written and the
  * kernel allocates them), or a new thin LV for a full stream.  Writes go
- * through the staging LV's own device; ZERO records use BLKZEROOUT, which
- * dm-thin turns into unmapping or zeroing, and fall back to writing zeros,
- * so no stale byte survives.  On commit the staging LV is tagged with the
+ * through the staging LV's own device.  ZERO records unmap whole chunks of
+ * the target pool with BLKDISCARD when the pool passes discards to its thin
+ * devices (checked by reading the first chunk back as zeros), and write
+ * zeros (BLKZEROOUT, else plain writes) for partial chunks and wherever a
+ * discard is not honoured, so no stale byte survives.  On commit the staging LV is tagged with the
  * new state (thinfs_<hex>: a digest of identity, thin id and fingerprint)
  * and swapped in with two renames; the old LV is removed.  thinfs never
  * touches the pool's data or metadata devices.
@@ -33,6 +35,8 @@ struct lvm_target {
 	char vg[128], pool[128], lv[128], stage[160];
 	char stage_dev[400], resume[4200];
 	int fd;
+	uint64_t pool_chunk;  /* bytes; 0 = discards do not unmap (write zeros) */
+	bool discard_failed; /* once a discard was not honoured, write zeros */
 };
 
 static struct lvm_target *lt(struct tf_target *t)
@@ -111,6 +115,25 @@ static int lv_exists(struct lvm_target *l, const char *name, char *tags, size_t 
 	return 1;
 }
 
+/* The pool's chunk size if its thin devices unmap whole chunks on discard
+ * (discards=passdown or nopassdown), else 0. */
+static uint64_t pool_discard_chunk(struct lvm_target *l)
+{
+	char full[300], out[2048], mode[64] = "";
+	unsigned long long chunk = 0;
+	const char *argv[] = {"lvs", "--noheadings", "--nosuffix", "--units", "b", "-o",
+			      "discards,chunk_size", full, NULL};
+
+	snprintf(full, sizeof(full), "%s/%s", l->vg, l->pool);
+	if (run(argv, out, sizeof(out)) < 0 || sscanf(out, " %63s %llu", mode, &chunk) != 2)
+		return 0;
+	if (strcmp(mode, "passdown") != 0 && strcmp(mode, "nopassdown") != 0)
+		return 0;
+	if (chunk < 65536 || (chunk & (chunk - 1)) != 0)
+		return 0; /* odd chunk sizes: not worth the arithmetic, write zeros */
+	return chunk;
+}
+
 static int lvm_begin(struct tf_target *t, const struct tf_stream_header *h, bool force,
 		     bool resuming)
 {
@@ -131,6 +154,14 @@ static int lvm_begin(struct tf_target *t, const struct tf_stream_header *h, bool
 				       "into it", t->name);
 		if (fd >= 0)
 			close(fd);
+		state_tag(h->identity, h->result_thin_id, h->result_fp, tag, sizeof(tag));
+		if (!force && strstr(tags, tag))
+			return tf_fail(EALREADY, "%s is already at this stream's result (tag %s): a "
+				       "replayed stream; refusing (--force applies it anyway)", t->name,
+				       tag);
+		if (!force && !h->incremental)
+			return tf_fail(EEXIST, "%s exists; a full stream would replace it: refusing "
+				       "(--force replaces it)", t->name);
 		if (h->incremental && !force) {
 			state_tag(h->identity, h->base_thin_id, h->base_fp, tag, sizeof(tag));
 			if (!strstr(tags, tag))
@@ -172,6 +203,7 @@ static int lvm_begin(struct tf_target *t, const struct tf_stream_header *h, bool
 	l->fd = open(l->stage_dev, O_RDWR | O_CLOEXEC);
 	if (l->fd < 0)
 		return tf_fail(errno, "%s: %s", l->stage_dev, strerror(errno));
+	l->pool_chunk = pool_discard_chunk(l);
 	return 0;
 }
 
@@ -182,19 +214,62 @@ static int lvm_data(struct tf_target *t, uint64_t off, const void *buf, size_t l
 	return tf_pwrite_all(l->fd, buf, len, off, l->stage_dev);
 }
 
-static int lvm_zero(struct tf_target *t, uint64_t off, uint64_t len)
+/* Zeros [off, off+len) by writing: BLKZEROOUT, else plain zeros. */
+static int zero_write(struct tf_target *t, uint64_t off, uint64_t len)
 {
 	struct lvm_target *l = lt(t);
 	uint64_t range[2] = {off, len};
 
-	if (ioctl(l->fd, BLKZEROOUT, range) == 0)
+	if (len == 0 || ioctl(l->fd, BLKZEROOUT, range) == 0)
 		return 0;
 	return tf_write_zeros(l->fd, off, len, l->stage_dev);
+}
+
+/* Whether [off, off+len) reads back as zeros. */
+static int reads_zero(struct lvm_target *l, uint64_t off, size_t len)
+{
+	static const uint8_t zeros[65536];
+	uint8_t buf[65536];
+
+	for (size_t o = 0; o < len;) {
+		size_t n = len - o < sizeof(buf) ? len - o : sizeof(buf);
+		if (pread(l->fd, buf, n, (off_t)(off + o)) != (ssize_t)n)
+			return 0;
+		if (memcmp(buf, zeros, n) != 0)
+			return 0;
+		o += n;
+	}
+	return 1;
+}
+
+static int lvm_zero(struct tf_target *t, uint64_t off, uint64_t len)
+{
+	struct lvm_target *l = lt(t);
+	uint64_t c = l->pool_chunk, end = off + len, a, b;
+	uint64_t range[2];
+	int rc;
+
+	if (c == 0 || l->discard_failed)
+		return zero_write(t, off, len);
+	a = (off + c - 1) / c * c; /* whole chunks [a, b) are unmapped */
+	b = end / c * c;
+	if (a >= b)
+		return zero_write(t, off, len);
+	range[0] = a;
+	range[1] = b - a;
+	if (ioctl(l->fd, BLKDISCARD, range) < 0 || !reads_zero(l, a, (size_t)c)) {
+		l->discard_failed = true;
+		return zero_write(t, off, len);
+	}
+	if ((rc = zero_write(t, off, a - off)) < 0)
+		return rc;
+	return zero_write(t, b, end - b);
 }
 
 static int lvm_save_checkpoint(struct tf_target *t, const struct tf_parser_checkpoint *cp)
 {
 	struct lvm_target *l = lt(t);
+	uint8_t file[TF_CHECKPOINT_FILE_BYTES];
 	int fd;
 
 	if (l->fd < 0 || fsync(l->fd) < 0)
@@ -202,7 +277,8 @@ static int lvm_save_checkpoint(struct tf_target *t, const struct tf_parser_check
 	fd = open(l->resume, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return tf_fail(errno, "%s: %s", l->resume, strerror(errno));
-	if (write(fd, cp, sizeof(*cp)) != (ssize_t)sizeof(*cp) || fsync(fd) < 0) {
+	tf_checkpoint_encode(cp, file);
+	if (write(fd, file, sizeof(file)) != (ssize_t)sizeof(file) || fsync(fd) < 0) {
 		close(fd);
 		return tf_fail(EIO, "%s: cannot write the checkpoint", l->resume);
 	}
@@ -214,16 +290,17 @@ static int lvm_load_checkpoint(struct tf_target *t, struct tf_parser_checkpoint 
 {
 	struct lvm_target *l = lt(t);
 	int fd = open(l->resume, O_RDONLY | O_CLOEXEC);
+	uint8_t file[TF_CHECKPOINT_FILE_BYTES + 1];
 	ssize_t n;
 
 	if (fd < 0)
 		return -ENOENT;
-	n = read(fd, cp, sizeof(*cp));
+	n = read(fd, file, sizeof(file));
 	close(fd);
-	if (n != (ssize_t)sizeof(*cp) || !lv_exists(l, l->stage, NULL, 0, NULL))
-		return tf_fail(EBADMSG, "%s: the resume state is damaged or the staging LV is gone",
-			       l->resume);
-	return 0;
+	if (!lv_exists(l, l->stage, NULL, 0, NULL))
+		return tf_fail(EBADMSG, "%s: the staging LV %s is gone; start the receive again",
+			       l->resume, l->stage);
+	return tf_checkpoint_decode(file, n < 0 ? 0 : (size_t)n, cp, l->resume);
 }
 
 static int lvm_commit(struct tf_target *t, const struct tf_target_state *st, uint64_t volume_bytes)
@@ -238,7 +315,7 @@ static int lvm_commit(struct tf_target *t, const struct tf_target_state *st, uin
 	close(l->fd);
 	l->fd = -1;
 	snprintf(stage_full, sizeof(stage_full), "%s/%s", l->vg, l->stage);
-	snprintf(old, sizeof(old), "%s_thinfs_old", l->lv);
+	snprintf(old, sizeof(old), "%s_thinfs_%s", l->lv, t->keep_prev ? "prev" : "old");
 	snprintf(old_full, sizeof(old_full), "%s/%s", l->vg, old);
 	state_tag(st->identity, st->thin_id, st->fingerprint, tag, sizeof(tag));
 	/* The snapshot inherited the old state's tags: replace them. */
@@ -254,6 +331,11 @@ static int lvm_commit(struct tf_target *t, const struct tf_target_state *st, uin
 	const char *add[] = {"lvchange", "-qy", "--addtag", tag, stage_full, NULL};
 	if ((rc = run(add, NULL, 0)) < 0)
 		return rc;
+	if (lv_exists(l, old, NULL, 0, NULL)) {
+		const char *rm[] = {"lvremove", "-qy", old_full, NULL};
+		if ((rc = run(rm, NULL, 0)) < 0) /* an older kept volume, or a leftover */
+			return rc;
+	}
 	if (lv_exists(l, l->lv, NULL, 0, NULL)) {
 		const char *mv[] = {"lvrename", "-qy", l->vg, l->lv, old, NULL};
 		if ((rc = run(mv, NULL, 0)) < 0)
@@ -262,7 +344,7 @@ static int lvm_commit(struct tf_target *t, const struct tf_target_state *st, uin
 	const char *mv2[] = {"lvrename", "-qy", l->vg, l->stage, l->lv, NULL};
 	if ((rc = run(mv2, NULL, 0)) < 0)
 		return rc;
-	if (lv_exists(l, old, NULL, 0, NULL)) {
+	if (!t->keep_prev && lv_exists(l, old, NULL, 0, NULL)) {
 		const char *rm[] = {"lvremove", "-qy", old_full, NULL};
 		run(rm, NULL, 0); /* the new LV is in place; a leftover old one is harmless */
 	}

@@ -123,6 +123,42 @@ static void size_is_known_before_reading_and_exact(void **state)
 	tf_stream_plan_free(p);
 }
 
+static void locate_names_the_part_of_every_offset(void **state)
+{
+	struct tf_stream_plan *p;
+	struct tf_stream_recs recs = {0};
+	struct tf_stream_pos at;
+
+	(void)state;
+	assert_int_equal(tf_stream_recs_add(&recs, TF_REC_DATA, 0, 3 << 20, VOL), 0);
+	assert_int_equal(tf_stream_recs_add(&recs, TF_REC_ZERO, 4 << 20, 1 << 20, VOL), 0);
+	assert_int_equal(tf_stream_recs_add(&recs, TF_REC_DATA, 6 << 20, 65536, VOL), 0);
+	uint64_t want = tf_stream_size(&recs);
+	p = make_plan();
+	assert_int_equal(tf_stream_plan_size(p), want);
+	tf_stream_recs_free(&recs);
+	assert_int_equal(tf_stream_locate(p, 0, &at), 0);
+	assert_int_equal(at.part, TF_PART_HEADER);
+	assert_int_equal(tf_stream_locate(p, 512 + 31, &at), 0);
+	assert_int_equal(at.part, TF_PART_RECORD);
+	assert_int_equal(at.rec, 0);
+	assert_int_equal(at.in, 31);
+	assert_int_equal(tf_stream_locate(p, 512 + 32 + (1 << 20) - 1, &at), 0);
+	assert_int_equal(at.part, TF_PART_PAYLOAD);
+	assert_int_equal(at.rec, 0);
+	assert_int_equal(at.in, (1 << 20) - 1);
+	assert_int_equal(tf_stream_locate(p, 512 + 3 * 32 + (3 << 20), &at), 0);
+	assert_int_equal(at.part, TF_PART_RECORD); /* the ZERO record */
+	assert_int_equal(at.rec, 3);
+	assert_int_equal(tf_stream_locate(p, 512 + 4 * 32 + (3 << 20), &at), 0);
+	assert_int_equal(at.rec, 4);
+	assert_int_equal(tf_stream_locate(p, want - 64, &at), 0);
+	assert_int_equal(at.part, TF_PART_TRAILER);
+	assert_int_equal(at.in, 0);
+	assert_int_equal(tf_stream_locate(p, want, &at), -EINVAL);
+	tf_stream_plan_free(p);
+}
+
 static void random_offsets_equal_the_sequential_stream(void **state)
 {
 	struct tf_stream_plan *p = make_plan(), *q = make_plan();
@@ -284,6 +320,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(size_is_known_before_reading_and_exact),
 		cmocka_unit_test(random_offsets_equal_the_sequential_stream),
+		cmocka_unit_test(locate_names_the_part_of_every_offset),
 		cmocka_unit_test(parses_in_pieces_of_any_size),
 		cmocka_unit_test(detects_any_flipped_bit),
 		cmocka_unit_test(truncation_anywhere_never_completes),
