@@ -138,10 +138,14 @@ int tf_recvdir_readdir(struct tf_fs *fs, struct tf_dirbuf *db)
 
 static int open_session(struct tf_fs *fs, const char *lv, struct tf_recv **r)
 {
+	/* A cp of the same stream after an interruption continues where the
+	 * last one stopped; any other stream starts afresh. */
+	static const struct tf_recv_opts o = {.resume_if_any = true};
+
 	if (tf_pool_kind(fs->pool) == TF_POOL_LIVE)
-		return tf_recv_open_lvm(tf_pool_source(fs->pool), lv, NULL, r);
+		return tf_recv_open_lvm(tf_pool_source(fs->pool), lv, &o, r);
 	if (fs->opts.receive_dir)
-		return tf_recv_open_dir(fs->opts.receive_dir, lv, NULL, r);
+		return tf_recv_open_dir(fs->opts.receive_dir, lv, &o, r);
 	return tf_fail(EROFS, "receive/%s: this mount has no receive target (mount a live pool, "
 		       "or pass -o receive_dir=DIR)", lv);
 }
@@ -254,7 +258,7 @@ ssize_t tf_recvdir_write(struct tf_fs *fs, struct fuse_file_info *fi, const char
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&fs->recv->lock);
-	s->bytes = tf_recv_offset(s->r);
+	s->bytes = tf_recv_written(s->r);
 	pthread_mutex_unlock(&fs->recv->lock);
 	return (ssize_t)size;
 }
