@@ -538,6 +538,44 @@ static void diff_of_scrambled_kernel_snapshots_matches_thin_delta(void **state)
 	sh("rm -f %s", meta);
 }
 
+
+/* Every device of the kernel-written demo pool, against the thin_dump.xml
+ * kept beside it (written by the kernel's pool at fixture time) and against
+ * thin_dump run on the image now. */
+static void walk_of_every_kernel_demo_device_matches_its_thin_dump(void **state)
+{
+	const char *src = getenv("THINFS_SRCDIR");
+	struct tf_thin_meta *m;
+	struct tf_thin_dev *d;
+	struct tf_bio *b;
+	char out[600];
+	size_t n;
+
+	(void)state;
+	assert_int_equal(tf_bio_open_file(demo, 0, &b), 0);
+	assert_int_equal(tf_thin_open(b, 0, &m), 0);
+	assert_int_equal(tf_thin_devices(m, &d, &n), 0);
+	assert_true(n > 0);
+	for (size_t i = 0; i < n; i++) {
+		struct runs rs = {0};
+		FILE *f;
+
+		snprintf(out, sizeof(out), "%s/walk.demo.%u", workdir, d[i].dev_id);
+		assert_non_null(f = fopen(out, "w"));
+		assert_int_equal(tf_thin_walk(m, d[i].dev_id, print_run, f, NULL), 0);
+		fclose(f);
+		assert_int_equal(tf_thin_walk(m, d[i].dev_id, note_run, &rs, NULL), 0);
+		assert_int_equal(rs.chunks, d[i].mapped_blocks);
+		sh("%s/tests/fixtures/gen/oracle.sh mappings %s/tests/fixtures/kernel-pool-demo/thin_dump.xml %u"
+		   " >%s.kept && cmp -s %s %s.kept", src, src, d[i].dev_id, out, out, out);
+		sh("%s/tests/fixtures/gen/oracle.sh mappings %s %u >%s.now && cmp -s %s %s.now",
+		   src, demo, d[i].dev_id, out, out, out);
+	}
+	free(d);
+	tf_thin_close(m);
+	tf_bio_close(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -555,6 +593,7 @@ int main(void)
 		cmocka_unit_test(a_read_error_names_the_block),
 		cmocka_unit_test(walk_matches_thin_dump),
 		cmocka_unit_test(diff_matches_thin_delta),
+		cmocka_unit_test(walk_of_every_kernel_demo_device_matches_its_thin_dump),
 		cmocka_unit_test(diff_of_scrambled_kernel_snapshots_matches_thin_delta),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
