@@ -303,12 +303,52 @@ static void diff_checks_transaction_id(void **state)
 	tf_pool_close(p);
 }
 
+/* The kernel-made 1M-mapping pool (no data, no lvm.cfg): usage equals
+ * thin_ls on it (device 2 alone keeps the 100 chunks the origin rewrote
+ * after it was snapshotted), and an unchanged pool is not walked again. */
+static void big_kernel_pool_usage_equals_thin_ls(void **state)
+{
+	const char *src = getenv("THINFS_SRCDIR");
+	char dir[600], ixp[700];
+	struct tf_pool *p;
+	struct tf_index *ix;
+	struct tf_index_stats st;
+	struct tf_ix_dev *d;
+	size_t n;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/big", workdir);
+	snprintf(ixp, sizeof(ixp), "%s/big.db", workdir);
+	sh("mkdir -p %s && zstd -q -d --sparse %s/tests/fixtures/kernel-1m-mappings/metadata.zst"
+	   " -o %s/metadata && truncate -s 64G %s/data",
+	   dir, src, dir, dir);
+	assert_int_equal(tf_pool_open(dir, NULL, &p), 0);
+	assert_int_equal(tf_index_open(ixp, &ix), 0);
+	assert_int_equal(tf_index_refresh(ix, p, false, &st), 0);
+	assert_int_equal(st.devices_walked, 3);
+	assert_int_equal(tf_index_devices(ix, &d, &n), 0);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(d[i].thin_id, i + 1);
+		assert_int_equal(d[i].mapped_chunks, 1000000);
+		assert_int_equal(d[i].exclusive_chunks, i == 1 ? 100 : 0);
+		assert_int_equal(d[i].shared_chunks, i == 1 ? 999900 : 1000000);
+	}
+	tf_index_devices_free(d, n);
+	assert_int_equal(tf_index_refresh(ix, p, false, &st), 0);
+	assert_int_equal(st.devices_walked, 0);
+	tf_index_close(ix);
+	tf_pool_close(p);
+	sh("rm -rf %s %s*", dir, ixp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(demo_index_equals_lvs_and_thin_ls),
 		cmocka_unit_test(restored_image_refreshes_only_what_changed),
 		cmocka_unit_test(diff_checks_transaction_id),
+		cmocka_unit_test(big_kernel_pool_usage_equals_thin_ls),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
