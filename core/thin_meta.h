@@ -87,6 +87,10 @@ typedef int (*tf_thin_run_fn)(void *ctx, const struct tf_thin_run *run);
 int tf_thin_walk(struct tf_thin_meta *m, uint32_t dev_id, tf_thin_run_fn fn, void *ctx,
 		 struct tf_walk_stats *st);
 
+/* One past the highest mapped virtual block of a device (0 if none), by
+ * descending the tree's last path: O(depth), not O(mappings). */
+int tf_thin_mapped_end(struct tf_thin_meta *m, uint32_t dev_id, uint64_t *end);
+
 /* Compares the mappings of left (base) and right.  Calls fn in ascending
  * vbegin for each run of virtual blocks whose mapping differs, with the kind
  * and, for RIGHT_ONLY/DIFFERENT, the right side's run (vbegin, dbegin, len,

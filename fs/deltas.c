@@ -1,0 +1,222 @@
+/* deltas.c — the deltas/ subtree: deltas/<lv>/<base> is the delta stream
+ * from thin device <base> to <lv>, deltas/<lv>/@full the full stream of
+ * <lv> ('@' cannot start an LV name).  A stream is planned from the index
+ * on first lookup — a metadata walk that skips shared subtrees, no data
+ * read — so its st_size is true, and it is kept while the pool's
+ * transaction id stays the same. */
+#include "fs.h"
+#include "ino.h"
+
+#include "core/err.h"
+#include "core/pool.h"
+#include "index/delta.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FULL_NAME "@full"
+#define CACHE_MAX 64
+
+struct delta_ent {
+	atomic_int refs;
+	uint32_t lv, base; /* base TF_STREAM_NO_BASE: full */
+	uint64_t tid;
+	struct tf_delta *d;
+};
+
+struct tf_delta_cache {
+	pthread_mutex_t lock;
+	struct delta_ent *v[CACHE_MAX];
+	size_t n;
+};
+
+static void ent_put(struct delta_ent *e)
+{
+	if (e && atomic_fetch_sub(&e->refs, 1) == 1) {
+		tf_delta_close(e->d);
+		free(e);
+	}
+}
+
+int tf_deltas_cache_new(struct tf_delta_cache **out)
+{
+	*out = calloc(1, sizeof(**out));
+	if (!*out)
+		return tf_fail(ENOMEM, "deltas/: out of memory");
+	pthread_mutex_init(&(*out)->lock, NULL);
+	return 0;
+}
+
+void tf_deltas_cache_free(struct tf_delta_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		ent_put(c->v[i]);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* The planned stream lv <- base, with a reference. */
+static int ent_get(struct tf_fs *fs, uint32_t lv, uint32_t base, struct delta_ent **out)
+{
+	struct tf_delta_cache *c = fs->deltas;
+	struct tf_voltab *t = tf_voltab_get(fs);
+	uint64_t tid = t ? t->tid : 0;
+	struct delta_ent *e = NULL;
+	int rc = 0;
+
+	tf_voltab_put(t);
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->n && !e; i++)
+		if (c->v[i]->lv == lv && c->v[i]->base == base && c->v[i]->tid == tid)
+			e = c->v[i];
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e) {
+			pthread_mutex_unlock(&c->lock);
+			return tf_fail(ENOMEM, "deltas/: out of memory");
+		}
+		atomic_init(&e->refs, 1);
+		e->lv = lv;
+		e->base = base;
+		e->tid = tid;
+		pthread_mutex_lock(&fs->ix_lock);
+		rc = tf_delta_open(fs->ix, fs->pool, lv, base, &e->d);
+		pthread_mutex_unlock(&fs->ix_lock);
+		if (rc < 0) {
+			free(e);
+			pthread_mutex_unlock(&c->lock);
+			return rc;
+		}
+		if (c->n == CACHE_MAX) { /* the oldest goes; open files keep theirs */
+			ent_put(c->v[0]);
+			memmove(&c->v[0], &c->v[1], (CACHE_MAX - 1) * sizeof(c->v[0]));
+			c->n--;
+		}
+		c->v[c->n++] = e;
+	}
+	atomic_fetch_add(&e->refs, 1);
+	pthread_mutex_unlock(&c->lock);
+	*out = e;
+	return 0;
+}
+
+static uint32_t ino_base(fuse_ino_t ino)
+{
+	return tf_ino_class(ino) == TF_IC_FULL_STREAM ? TF_STREAM_NO_BASE : tf_ino_thin(ino);
+}
+
+static uint32_t ino_lv(fuse_ino_t ino)
+{
+	return tf_ino_class(ino) == TF_IC_FULL_STREAM ? tf_ino_thin(ino) : tf_ino_delta_lv(ino);
+}
+
+int tf_deltas_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
+{
+	struct tf_voltab *t;
+	struct delta_ent *e;
+	struct tf_vol *v;
+	int rc;
+
+	if (tf_ino_class(ino) == TF_IC_DELTA_DIR) {
+		t = tf_voltab_get(fs);
+		v = t ? tf_voltab_by_id(t, tf_ino_thin(ino)) : NULL;
+		if (v)
+			tf_fs_dir_attr(fs, ino, st);
+		tf_voltab_put(t);
+		return v ? 0 : -ENOENT;
+	}
+	if ((rc = ent_get(fs, ino_lv(ino), ino_base(ino), &e)) < 0)
+		return rc;
+	tf_fs_file_attr(fs, ino, tf_delta_size(e->d), (tf_delta_size(e->d) + 511) / 512, 0, st);
+	ent_put(e);
+	return 0;
+}
+
+int tf_deltas_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
+		     struct fuse_entry_param *e)
+{
+	struct tf_voltab *t = tf_voltab_get(fs);
+	struct tf_vol *v = t ? tf_voltab_by_name(t, name) : NULL;
+	uint32_t lv = tf_ino_thin(parent);
+
+	if (parent == TF_INO_DELTAS) {
+		e->ino = v ? tf_ino_make(TF_IC_DELTA_DIR, v->thin_id) : 0;
+	} else if (strcmp(name, FULL_NAME) == 0) {
+		e->ino = tf_voltab_by_id(t, lv) ? tf_ino_make(TF_IC_FULL_STREAM, lv) : 0;
+	} else {
+		/* Any thin device of the pool works as a base, not only the
+		 * listed ones. */
+		e->ino = v && v->thin_id != lv ? tf_ino_delta(lv, v->thin_id) : 0;
+	}
+	tf_voltab_put(t);
+	return e->ino ? tf_deltas_getattr(fs, e->ino, &e->attr) : -ENOENT;
+}
+
+/* Natural bases of v: its origin, its origin's other snapshots, and its
+ * own snapshots. */
+static bool natural_base(const struct tf_vol *v, const struct tf_vol *b)
+{
+	if (b == v)
+		return false;
+	if (v->origin && strcmp(b->name, v->origin) == 0)
+		return true;
+	if (v->origin && b->origin && strcmp(b->origin, v->origin) == 0)
+		return true;
+	return b->origin && strcmp(b->origin, v->name) == 0;
+}
+
+int tf_deltas_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_voltab *tab, struct tf_dirbuf *db)
+{
+	struct tf_vol *v;
+
+	(void)fs;
+	if (!tab)
+		return 0;
+	if (ino == TF_INO_DELTAS) {
+		for (size_t i = 0; i < tab->n; i++)
+			if (!tf_dirbuf_add(db, tab->by_name[i]->name,
+					   tf_ino_make(TF_IC_DELTA_DIR, tab->by_name[i]->thin_id), S_IFDIR))
+				break;
+		return 0;
+	}
+	v = tf_voltab_by_id(tab, tf_ino_thin(ino));
+	if (!v)
+		return -ENOENT;
+	if (!tf_dirbuf_add(db, FULL_NAME, tf_ino_make(TF_IC_FULL_STREAM, v->thin_id), S_IFREG))
+		return 0;
+	for (size_t i = 0; i < tab->n; i++)
+		if (natural_base(v, tab->by_name[i]) &&
+		    !tf_dirbuf_add(db, tab->by_name[i]->name,
+				   tf_ino_delta(v->thin_id, tab->by_name[i]->thin_id), S_IFREG))
+			break;
+	return 0;
+}
+
+int tf_deltas_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct delta_ent *e;
+	int rc;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		return tf_fail(EROFS, "deltas/: streams are read-only");
+	if ((rc = ent_get(fs, ino_lv(ino), ino_base(ino), &e)) < 0)
+		return rc;
+	fi->fh = (uint64_t)(uintptr_t)e;
+	fi->keep_cache = tf_pool_kind(fs->pool) == TF_POOL_IMAGE;
+	return 0;
+}
+
+ssize_t tf_deltas_read(struct fuse_file_info *fi, char *buf, size_t size, off_t off)
+{
+	struct delta_ent *e = (struct delta_ent *)(uintptr_t)fi->fh;
+
+	return tf_delta_read(e->d, buf, size, (uint64_t)off);
+}
+
+void tf_deltas_release(struct fuse_file_info *fi)
+{
+	ent_put((struct delta_ent *)(uintptr_t)fi->fh);
+}

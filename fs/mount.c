@@ -1,0 +1,230 @@
+/* mount.c — the life of a mount: open the pool and its index, mount, detach,
+ * serve with a multithreaded loop, keep the index fresh on a live pool, and
+ * release everything at unmount.
+ *
+ * Every error that prevents the mount is reported before the process
+ * detaches, so `thinfs mount` exits 1 with the cause on stderr.
+ */
+#include "fs.h"
+#include "files.h"
+
+#include "core/err.h"
+#include "core/path.h"
+#include "core/pool.h"
+#include "index/index.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int refresh_once(struct tf_fs *fs, bool force)
+{
+	struct tf_index_stats st;
+	uint64_t tid;
+	int rc;
+
+	if (!force) {
+		struct tf_voltab *t = tf_voltab_get(fs);
+		uint64_t have = t ? t->tid : 0;
+
+		tf_voltab_put(t);
+		rc = tf_pool_transaction_id(fs->pool, &tid);
+		if (rc < 0)
+			return rc;
+		if (tid == have)
+			return 0;
+	}
+	pthread_mutex_lock(&fs->ix_lock);
+	rc = tf_index_refresh(fs->ix, fs->pool, false, &st);
+	pthread_mutex_unlock(&fs->ix_lock);
+	if (rc == 0)
+		rc = tf_fs_reload(fs);
+	if (rc == 0)
+		atomic_fetch_add(&fs->refreshes, 1);
+	return rc;
+}
+
+/* Live pools change: volumes are created and removed.  The transaction id
+ * is cheap to poll and moves with every such change; names (lvrename) do not
+ * move it, so a full refresh also runs every tenth tick. */
+static void *refresher_main(void *arg)
+{
+	struct tf_fs *fs = arg;
+	unsigned tick = 0;
+
+	while (!atomic_load(&fs->stopping)) {
+		for (unsigned s = 0; s < fs->opts.refresh_seconds * 10; s++) {
+			struct timespec ts = {0, 100 * 1000 * 1000};
+			if (atomic_load(&fs->stopping))
+				return NULL;
+			nanosleep(&ts, NULL);
+		}
+		tf_err_clear();
+		if (refresh_once(fs, ++tick % 10 == 0) < 0) {
+			atomic_fetch_add(&fs->refresh_errors, 1);
+			snprintf(fs->last_refresh_error, sizeof(fs->last_refresh_error), "%s",
+				 tf_errmsg());
+		}
+	}
+	return NULL;
+}
+
+/* The kernel gives a FUSE mount 128 KiB of read-ahead whatever max_read
+ * says; sequential copies of volumes go a third faster with 1 MiB.  Only
+ * root may change it, and a failure costs speed, not correctness.  The
+ * device number comes from mountinfo: a stat() of the mountpoint would
+ * wait for this very process to answer FUSE requests. */
+static void raise_readahead(const char *mountpoint)
+{
+	char line[4096], mnt[4096], dev[64], path[128];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	bool found = false;
+
+	if (!f)
+		return;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%*s %*s %63s %*s %4095s", dev, mnt) == 2 &&
+			strcmp(mnt, mountpoint) == 0;
+	fclose(f);
+	if (!found)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	f = fopen(path, "we");
+	if (f) {
+		fputs("1024", f);
+		fclose(f);
+	}
+}
+
+static int fs_open(struct tf_fs *fs, const struct tf_fs_opts *opts)
+{
+	struct tf_index_stats st;
+	int rc;
+
+	fs->opts = *opts;
+	fs->mounted_at = (int64_t)time(NULL);
+	pthread_mutex_init(&fs->ix_lock, NULL);
+	pthread_mutex_init(&fs->tab_lock, NULL);
+	if ((rc = tf_files_cache_new(&fs->files)) < 0 ||
+	    (rc = tf_deltas_cache_new(&fs->deltas)) < 0 || (rc = tf_recvdir_new(&fs->recv)) < 0)
+		return rc;
+	rc = tf_pool_open(opts->source, &(struct tf_pool_opts){0}, &fs->pool);
+	if (rc < 0)
+		return rc;
+	if (opts->index_path)
+		snprintf(fs->index_path, sizeof(fs->index_path), "%s", opts->index_path);
+	else if ((rc = tf_index_default_path(tf_pool_identity(fs->pool), fs->index_path,
+					     sizeof(fs->index_path))) < 0)
+		return rc;
+	if ((rc = tf_mkdir_parents(fs->index_path)) < 0)
+		return rc;
+	if ((rc = tf_index_open(fs->index_path, &fs->ix)) < 0)
+		return rc;
+	if ((rc = tf_index_refresh(fs->ix, fs->pool, false, &st)) < 0)
+		return rc;
+	return tf_fs_reload(fs);
+}
+
+static void fs_close(struct tf_fs *fs)
+{
+	struct tf_voltab *t;
+
+	atomic_store(&fs->stopping, true);
+	if (fs->refresher_started)
+		pthread_join(fs->refresher, NULL);
+	pthread_mutex_lock(&fs->tab_lock);
+	t = fs->tab;
+	fs->tab = NULL;
+	pthread_mutex_unlock(&fs->tab_lock);
+	tf_voltab_put(t);
+	tf_files_cache_free(fs->files);
+	tf_deltas_cache_free(fs->deltas);
+	tf_recvdir_free(fs->recv);
+	if (fs->ix)
+		tf_index_close(fs->ix);
+	if (fs->pool)
+		tf_pool_close(fs->pool);
+	pthread_mutex_destroy(&fs->ix_lock);
+	pthread_mutex_destroy(&fs->tab_lock);
+}
+
+static int build_args(const struct tf_fs_opts *opts, struct fuse_args *args)
+{
+	char o[4096];
+	int n;
+
+	n = snprintf(o, sizeof(o),
+		     "fsname=thinfs:%s,subtype=thinfs,default_permissions,max_read=1048576%s",
+		     opts->source, opts->allow_other ? ",allow_other" : "");
+	if (n < 0 || n >= (int)sizeof(o) || strchr(opts->source, ','))
+		return tf_fail(EINVAL, "%s: a source name with ',' cannot be a mount fsname",
+			       opts->source);
+	if (fuse_opt_add_arg(args, "thinfs") || fuse_opt_add_arg(args, "-o") ||
+	    fuse_opt_add_arg(args, o) || (opts->debug && fuse_opt_add_arg(args, "-d")))
+		return tf_fail(ENOMEM, "mount options: out of memory");
+	return 0;
+}
+
+int tf_fs_mount(const struct tf_fs_opts *opts)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config *lc = NULL;
+	struct tf_fs *fs = calloc(1, sizeof(*fs));
+	int rc;
+
+	if (!fs)
+		return tf_fail(ENOMEM, "mount: out of memory");
+	rc = fs_open(fs, opts);
+	if (rc < 0)
+		goto out;
+	if ((rc = build_args(opts, &args)) < 0)
+		goto out;
+	fs->se = fuse_session_new(&args, tf_fs_ops(), sizeof(*tf_fs_ops()), fs);
+	if (!fs->se) {
+		rc = tf_fail(EINVAL, "%s: cannot create the FUSE session", opts->mountpoint);
+		goto out;
+	}
+	if (fuse_set_signal_handlers(fs->se) != 0) {
+		rc = tf_fail(EIO, "%s: cannot install signal handlers", opts->mountpoint);
+		goto out_session;
+	}
+	if (fuse_session_mount(fs->se, opts->mountpoint) != 0) {
+		rc = tf_fail(EIO, "%s: cannot mount (is it an existing, empty directory, "
+				  "and is /dev/fuse available?)", opts->mountpoint);
+		goto out_signals;
+	}
+	raise_readahead(opts->mountpoint);
+	if (fuse_daemonize(opts->foreground) != 0) {
+		rc = tf_fail(EIO, "%s: cannot detach", opts->mountpoint);
+		goto out_unmount;
+	}
+	/* Threads start after the fork of fuse_daemonize. */
+	if (tf_pool_kind(fs->pool) == TF_POOL_LIVE && opts->refresh_seconds > 0) {
+		if (pthread_create(&fs->refresher, NULL, refresher_main, fs) == 0)
+			fs->refresher_started = true;
+	}
+	lc = fuse_loop_cfg_create();
+	if (!lc) {
+		rc = tf_fail(ENOMEM, "mount: out of memory");
+		goto out_unmount;
+	}
+	fuse_loop_cfg_set_max_threads(lc, 16);
+	fuse_loop_cfg_set_idle_threads(lc, 4);
+	rc = fuse_session_loop_mt(fs->se, lc) == 0 ? 0 : tf_fail(EIO, "%s: FUSE loop failed",
+								 opts->mountpoint);
+	fuse_loop_cfg_destroy(lc);
+out_unmount:
+	fuse_session_unmount(fs->se);
+out_signals:
+	fuse_remove_signal_handlers(fs->se);
+out_session:
+	fuse_session_destroy(fs->se);
+out:
+	fuse_opt_free_args(&args);
+	fs_close(fs);
+	free(fs);
+	return rc;
+}

@@ -1,0 +1,249 @@
+/* voltab.c — the in-memory table of volumes, built from the index, and
+ * each volume's chunk map.
+ *
+ * A refresh builds a new table and swaps one pointer under tab_lock;
+ * readers take a reference and never block a refresh, and open files keep
+ * their own reference to the struct tf_vol they opened.  The read path
+ * itself is index/extmap.c.
+ */
+#include "fs.h"
+
+#include "core/err.h"
+#include "core/pool.h"
+#include "index/extmap.h"
+#include "index/index.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void tf_vol_get(struct tf_vol *v)
+{
+	atomic_fetch_add(&v->refs, 1);
+}
+
+void tf_vol_put(struct tf_vol *v)
+{
+	if (!v || atomic_fetch_sub(&v->refs, 1) != 1)
+		return;
+	pthread_mutex_destroy(&v->runs_lock);
+	free(v->runs);
+	free(v->name);
+	free(v->origin);
+	free(v->lv_id);
+	free(v);
+}
+
+static void voltab_free(struct tf_voltab *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		tf_vol_put(t->by_name[i]);
+	free(t->by_name);
+	free(t->by_id);
+	free(t);
+}
+
+struct tf_voltab *tf_voltab_get(struct tf_fs *fs)
+{
+	struct tf_voltab *t;
+
+	pthread_mutex_lock(&fs->tab_lock);
+	t = fs->tab;
+	if (t)
+		atomic_fetch_add(&t->refs, 1);
+	pthread_mutex_unlock(&fs->tab_lock);
+	return t;
+}
+
+void tf_voltab_put(struct tf_voltab *t)
+{
+	if (t && atomic_fetch_sub(&t->refs, 1) == 1)
+		voltab_free(t);
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp((*(struct tf_vol *const *)a)->name, (*(struct tf_vol *const *)b)->name);
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	uint32_t x = (*(struct tf_vol *const *)a)->thin_id;
+	uint32_t y = (*(struct tf_vol *const *)b)->thin_id;
+
+	return x < y ? -1 : x > y;
+}
+
+struct tf_vol *tf_voltab_by_name(struct tf_voltab *t, const char *name)
+{
+	size_t lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, t->by_name[mid]->name);
+		if (c == 0)
+			return t->by_name[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+struct tf_vol *tf_voltab_by_id(struct tf_voltab *t, uint32_t thin_id)
+{
+	size_t lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint32_t id = t->by_id[mid]->thin_id;
+		if (id == thin_id)
+			return t->by_id[mid];
+		if (thin_id < id)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* Keeps the old entry (and its loaded chunk map) when nothing about the
+ * device changed, so a refresh does not make open files reload. */
+static struct tf_vol *vol_reuse(struct tf_voltab *old, const struct tf_ix_dev *d)
+{
+	struct tf_vol *v = old ? tf_voltab_by_id(old, d->thin_id) : NULL;
+
+	if (!v || strcmp(v->name, d->name) != 0 || v->size_bytes != d->size_bytes ||
+	    v->mapped_chunks != d->mapped_chunks)
+		return NULL;
+	if ((v->origin == NULL) != (d->origin == NULL) ||
+	    (v->origin && strcmp(v->origin, d->origin) != 0))
+		return NULL;
+	tf_vol_get(v);
+	return v;
+}
+
+static struct tf_vol *vol_new(const struct tf_ix_dev *d, uint64_t chunk_bytes, uint64_t tid)
+{
+	struct tf_vol *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	atomic_init(&v->refs, 1);
+	v->thin_id = d->thin_id;
+	v->name = strdup(d->name);
+	v->origin = dup_or_null(d->origin);
+	v->lv_id = strdup(d->lv_id ? d->lv_id : "");
+	v->size_bytes = d->size_bytes;
+	v->ctime = d->creation_time;
+	v->mapped_chunks = d->mapped_chunks;
+	v->chunk_bytes = chunk_bytes;
+	v->tid = tid;
+	pthread_mutex_init(&v->runs_lock, NULL);
+	if (!v->name || !v->lv_id || (d->origin && !v->origin)) {
+		tf_vol_put(v);
+		return NULL;
+	}
+	return v;
+}
+
+int tf_fs_reload(struct tf_fs *fs)
+{
+	struct tf_voltab *t, *old;
+	struct tf_ix_dev *devs = NULL;
+	struct tf_ix_pool pool;
+	size_t n = 0;
+	int rc;
+
+	pthread_mutex_lock(&fs->ix_lock);
+	rc = tf_index_pool(fs->ix, &pool);
+	if (rc == 0)
+		rc = tf_index_devices(fs->ix, &devs, &n);
+	pthread_mutex_unlock(&fs->ix_lock);
+	if (rc < 0)
+		return rc;
+
+	t = calloc(1, sizeof(*t));
+	if (!t || !(t->by_name = calloc(n ? n : 1, sizeof(*t->by_name))) ||
+	    !(t->by_id = calloc(n ? n : 1, sizeof(*t->by_id)))) {
+		if (t)
+			free(t->by_name);
+		free(t);
+		tf_index_devices_free(devs, n);
+		return tf_fail(ENOMEM, "volume table: out of memory");
+	}
+	atomic_init(&t->refs, 1);
+	t->tid = pool.transaction_id;
+	old = tf_voltab_get(fs);
+	for (size_t i = 0; i < n; i++) {
+		struct tf_vol *v = vol_reuse(old, &devs[i]);
+		if (!v)
+			v = vol_new(&devs[i], (uint64_t)pool.chunk_sectors * 512, pool.transaction_id);
+		if (!v) {
+			tf_voltab_put(old);
+			t->n = i;
+			voltab_free(t);
+			tf_index_devices_free(devs, n);
+			return tf_fail(ENOMEM, "volume table: out of memory");
+		}
+		t->by_name[i] = t->by_id[i] = v;
+		t->n = i + 1;
+	}
+	tf_voltab_put(old);
+	tf_index_devices_free(devs, n);
+	qsort(t->by_name, t->n, sizeof(*t->by_name), cmp_name);
+	qsort(t->by_id, t->n, sizeof(*t->by_id), cmp_id);
+
+	pthread_mutex_lock(&fs->tab_lock);
+	old = fs->tab;
+	fs->tab = t;
+	pthread_mutex_unlock(&fs->tab_lock);
+	tf_voltab_put(old);
+	return 0;
+}
+
+int tf_vol_load_runs(struct tf_fs *fs, struct tf_vol *v)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&v->runs_lock);
+	if (!v->runs_loaded) {
+		pthread_mutex_lock(&fs->ix_lock);
+		rc = tf_index_extents(fs->ix, v->thin_id, &v->runs, &v->nruns);
+		pthread_mutex_unlock(&fs->ix_lock);
+		if (rc == 0)
+			v->runs_loaded = true;
+		else
+			tf_fail_ctx(rc, "volume %s: ", v->name);
+	}
+	pthread_mutex_unlock(&v->runs_lock);
+	return rc < 0 ? rc : 0;
+}
+
+static struct tf_extmap vol_map(const struct tf_vol *v)
+{
+	return (struct tf_extmap){.thin_id = v->thin_id, .name = v->name, .runs = v->runs,
+				  .nruns = v->nruns, .chunk_bytes = v->chunk_bytes,
+				  .size_bytes = v->size_bytes};
+}
+
+ssize_t tf_vol_read(struct tf_fs *fs, struct tf_vol *v, void *buf, size_t len, uint64_t off)
+{
+	struct tf_extmap m = vol_map(v);
+
+	return tf_extmap_read(&m, fs->pool, buf, len, off);
+}
+
+int tf_vol_seek(struct tf_vol *v, uint64_t off, int whence, uint64_t *res)
+{
+	struct tf_extmap m = vol_map(v);
+
+	return tf_extmap_seek(&m, off, whence, res);
+}

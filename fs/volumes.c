@@ -1,0 +1,113 @@
+/* volumes.c — the volumes/ subtree: one read-only sparse image per thin LV.
+ *
+ * st_size is the LV size and st_blocks the mapped bytes, so cp, tar and
+ * qemu-img look for holes; SEEK_DATA/SEEK_HOLE answer from the chunk map and
+ * reads of holes touch no device.
+ */
+#include "fs.h"
+#include "ino.h"
+
+#include "core/err.h"
+#include "core/pool.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void vol_attr(struct tf_fs *fs, const struct tf_vol *v, struct stat *st)
+{
+	tf_fs_file_attr(fs, tf_ino_make(TF_IC_VOLUME, v->thin_id), v->size_bytes,
+			v->mapped_chunks * v->chunk_bytes / 512, v->ctime, st);
+}
+
+int tf_volumes_lookup(struct tf_fs *fs, const char *name, struct fuse_entry_param *e)
+{
+	struct tf_voltab *t = tf_voltab_get(fs);
+	struct tf_vol *v = t ? tf_voltab_by_name(t, name) : NULL;
+
+	if (v) {
+		e->ino = tf_ino_make(TF_IC_VOLUME, v->thin_id);
+		vol_attr(fs, v, &e->attr);
+	}
+	tf_voltab_put(t);
+	return v ? 0 : -ENOENT;
+}
+
+int tf_volumes_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
+{
+	struct tf_voltab *t = tf_voltab_get(fs);
+	struct tf_vol *v = t ? tf_voltab_by_id(t, tf_ino_thin(ino)) : NULL;
+
+	if (v)
+		vol_attr(fs, v, st);
+	tf_voltab_put(t);
+	return v ? 0 : -ENOENT;
+}
+
+int tf_volumes_readdir(struct tf_fs *fs, struct tf_voltab *tab, struct tf_dirbuf *db)
+{
+	(void)fs;
+	for (size_t i = 0; tab && i < tab->n; i++)
+		if (!tf_dirbuf_add(db, tab->by_name[i]->name,
+				   tf_ino_make(TF_IC_VOLUME, tab->by_name[i]->thin_id), S_IFREG))
+			break;
+	return 0;
+}
+
+int tf_volumes_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct tf_voltab *t = tf_voltab_get(fs);
+	struct tf_vol *v = t ? tf_voltab_by_id(t, tf_ino_thin(ino)) : NULL;
+	int rc;
+
+	if (!v) {
+		tf_voltab_put(t);
+		return -ENOENT;
+	}
+	tf_vol_get(v);
+	tf_voltab_put(t);
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		tf_vol_put(v);
+		return tf_fail(EROFS, "volumes/%s: volumes are read-only (write a delta stream into receive/ instead)", v->name);
+	}
+	rc = tf_vol_load_runs(fs, v);
+	if (rc < 0) {
+		tf_vol_put(v);
+		return rc;
+	}
+	fi->fh = (uint64_t)(uintptr_t)v;
+	/* An image never changes under us, so the page cache may keep what it
+	 * read.  A live volume may (an active origin is a live view): drop it. */
+	fi->keep_cache = tf_pool_kind(fs->pool) == TF_POOL_IMAGE;
+	return 0;
+}
+
+ssize_t tf_volumes_read(struct tf_fs *fs, struct fuse_file_info *fi, char *buf, size_t size,
+			off_t off)
+{
+	struct tf_vol *v = (struct tf_vol *)(uintptr_t)fi->fh;
+
+	return tf_vol_read(fs, v, buf, size, (uint64_t)off);
+}
+
+int tf_volumes_lseek(struct tf_fs *fs, struct fuse_file_info *fi, off_t off, int whence,
+		     off_t *res)
+{
+	struct tf_vol *v = (struct tf_vol *)(uintptr_t)fi->fh;
+	uint64_t r;
+	int rc;
+
+	(void)fs;
+	if (off < 0)
+		return -EINVAL;
+	rc = tf_vol_seek(v, (uint64_t)off, whence, &r);
+	if (rc == 0)
+		*res = (off_t)r;
+	return rc;
+}
+
+void tf_volumes_release(struct tf_fs *fs, struct fuse_file_info *fi)
+{
+	(void)fs;
+	tf_vol_put((struct tf_vol *)(uintptr_t)fi->fh);
+}

@@ -1,0 +1,157 @@
+/* query.c — what fs/ and tools/ read from the index: the pool row, the
+ * devices, and one device's chunk map. */
+#include "index_internal.h"
+
+#include "core/err.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int tf_index_pool(struct tf_index *ix, struct tf_ix_pool *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = tf_sql_prepare(ix, "SELECT identity, source, chunk_sectors, transaction_id, "
+				     "data_nr_blocks, data_nr_allocated, metadata_nr_blocks, "
+				     "metadata_nr_allocated, built_at, checked_at FROM pool", &st)) < 0)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(out->identity, sizeof(out->identity), "%s",
+			 (const char *)sqlite3_column_text(st, 0));
+		snprintf(out->source, sizeof(out->source), "%s",
+			 (const char *)sqlite3_column_text(st, 1));
+		out->chunk_sectors = (uint32_t)sqlite3_column_int64(st, 2);
+		out->transaction_id = (uint64_t)sqlite3_column_int64(st, 3);
+		out->data_nr_blocks = (uint64_t)sqlite3_column_int64(st, 4);
+		out->data_nr_allocated = (uint64_t)sqlite3_column_int64(st, 5);
+		out->metadata_nr_blocks = (uint64_t)sqlite3_column_int64(st, 6);
+		out->metadata_nr_allocated = (uint64_t)sqlite3_column_int64(st, 7);
+		out->built_at = sqlite3_column_int64(st, 8);
+		out->checked_at = sqlite3_column_int64(st, 9);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = tf_fail(ENODATA, "index %s: empty (never built)", ix->path);
+	} else {
+		rc = tf_sql_fail(ix, rc, "reading the pool row");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	return s ? strdup((const char *)s) : NULL;
+}
+
+void tf_index_devices_free(struct tf_ix_dev *devs, size_t n)
+{
+	for (size_t i = 0; devs && i < n; i++) {
+		free(devs[i].name);
+		free(devs[i].lv_id);
+		free(devs[i].origin);
+	}
+	free(devs);
+}
+
+int tf_index_devices(struct tf_index *ix, struct tf_ix_dev **devs, size_t *n)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc;
+
+	*devs = NULL;
+	*n = 0;
+	if ((rc = tf_sql_prepare(ix, "SELECT thin_id, name, lv_id, origin, size_bytes, "
+				     "creation_time, mapped_chunks, exclusive_chunks, shared_chunks, "
+				     "mapping_root FROM devices ORDER BY name", &st)) < 0)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct tf_ix_dev *d;
+
+		if (*n == cap) {
+			struct tf_ix_dev *p = realloc(*devs, (cap = cap ? 2 * cap : 16) * sizeof(*p));
+			if (!p) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			*devs = p;
+		}
+		d = &(*devs)[(*n)++];
+		d->thin_id = (uint32_t)sqlite3_column_int64(st, 0);
+		d->name = col_dup(st, 1);
+		d->lv_id = col_dup(st, 2);
+		d->origin = col_dup(st, 3);
+		d->size_bytes = (uint64_t)sqlite3_column_int64(st, 4);
+		d->creation_time = sqlite3_column_int64(st, 5);
+		d->mapped_chunks = (uint64_t)sqlite3_column_int64(st, 6);
+		d->exclusive_chunks = (uint64_t)sqlite3_column_int64(st, 7);
+		d->shared_chunks = (uint64_t)sqlite3_column_int64(st, 8);
+		d->mapping_root = (uint64_t)sqlite3_column_int64(st, 9);
+		if (!d->name || !d->lv_id) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		tf_index_devices_free(*devs, *n);
+		*devs = NULL;
+		*n = 0;
+		return tf_sql_fail(ix, rc, "reading devices");
+	}
+	return 0;
+}
+
+int tf_index_extents(struct tf_index *ix, uint32_t thin_id, struct tf_thin_run **runs, size_t *n)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc;
+
+	*runs = NULL;
+	*n = 0;
+	if ((rc = tf_sql_prepare(ix, "SELECT 1 FROM devices WHERE thin_id = ?1", &st)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, thin_id);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return tf_fail(ENOENT, "index %s: no thin device %u", ix->path, thin_id);
+	if (rc != SQLITE_ROW)
+		return tf_sql_fail(ix, rc, "looking up a device");
+	if ((rc = tf_sql_prepare(ix, "SELECT vbegin, dbegin, len, time FROM extents "
+				     "WHERE dev = ?1 ORDER BY vbegin", &st)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, thin_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			struct tf_thin_run *p = realloc(*runs, (cap = cap ? 2 * cap : 256) * sizeof(*p));
+			if (!p) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			*runs = p;
+		}
+		(*runs)[(*n)++] = (struct tf_thin_run){
+			.vbegin = (uint64_t)sqlite3_column_int64(st, 0),
+			.dbegin = (uint64_t)sqlite3_column_int64(st, 1),
+			.len = (uint64_t)sqlite3_column_int64(st, 2),
+			.time = (uint32_t)sqlite3_column_int64(st, 3),
+		};
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(*runs);
+		*runs = NULL;
+		*n = 0;
+		return tf_sql_fail(ix, rc, "reading extents");
+	}
+	return 0;
+}

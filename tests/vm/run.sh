@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# run.sh [SCENARIO...] — the real-kernel tests: boots the Debian kernel
+# under qemu (TCG) once per scenario with the host's root as a read-only
+# 9p root under a tmpfs overlay, so lvm2, thin-provisioning-tools and the
+# thinfs just built run unchanged against real dm-thin.  Prints each
+# scenario's PASS/FAIL lines and ends with "N passed, N failed".  A VM that
+# cannot start or finish is a failure, never a pass.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+THINFS=${THINFS:-$REPO/build/tools/thinfs}
+CACHE=${THINFS_VM_CACHE:-$REPO/build/vm-cache}
+TIMEOUT=${THINFS_VM_TIMEOUT:-480}
+passed=0
+failed=0
+
+die() { echo "FAIL: VM harness: $*"; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is not installed"
+[ -x "$THINFS" ] || die "no thinfs binary at $THINFS (build first)"
+"$HERE/prepare.sh" "$CACHE" || die "cannot prepare the kernel and initramfs in $CACHE"
+
+scenarios=("$@")
+[ ${#scenarios[@]} -gt 0 ] || scenarios=("$HERE"/scenarios/[0-9]*.sh)
+for s in "${scenarios[@]}"; do
+	s=$(cd "$(dirname "$s")" && pwd)/$(basename "$s")
+	name=$(basename "$s" .sh)
+	R=$(mktemp -d /tmp/thinfs-vm.XXXXXX)
+	truncate -s 4G "$R/disk.raw"
+	mkdir -p "$R/out"
+	echo "=== VM scenario: $name"
+	start=$(date +%s)
+	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -m 3072 -smp 2 -nographic -no-reboot \
+		-kernel "$CACHE/vmlinuz" -initrd "$CACHE/initrd.gz" \
+		-append "console=ttyS0 quiet panic=-1 thinfs.scenario=$s thinfs.repo=$REPO thinfs.thinfs=$THINFS" \
+		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on \
+		-virtfs local,path="$R/out",mount_tag=results,security_model=none \
+		-drive file="$R/disk.raw",format=raw,if=virtio,cache=unsafe \
+		>"$R/console" 2>&1
+	qrc=$?
+	end=$(date +%s)
+	if [ -f "$R/out/log" ]; then
+		cat "$R/out/log"
+	fi
+	if [ ! -f "$R/out/rc" ]; then
+		echo "FAIL: $name: the VM did not finish the scenario (qemu exit $qrc after $((end - start)) s); console:"
+		tail -30 "$R/console"
+		failed=$((failed + 1))
+	else
+		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$R/out/log" | tail -1)
+		p=$(echo "$line" | awk '{ print $1 + 0 }')
+		f=$(echo "$line" | awk '{ print $3 + 0 }')
+		if [ -z "$line" ]; then
+			p=0
+			f=1
+			echo "FAIL: $name: the scenario printed no summary"
+		elif [ "$(cat "$R/out/rc")" != 0 ] && [ "$f" -eq 0 ]; then
+			f=1
+		fi
+		passed=$((passed + p))
+		failed=$((failed + f))
+		echo "--- $name: $p passed, $f failed in $((end - start)) s"
+	fi
+	rm -rf "$R"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

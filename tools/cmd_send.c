@@ -1,0 +1,155 @@
+/* cmd_send.c — `thinfs send`: a delta stream on stdout, for pipes and ssh. */
+#include "cli.h"
+
+#include "core/err.h"
+#include "core/stream.h"
+#include "index/delta.h"
+#include "index/index.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct send_opts {
+	const char *from;
+	bool dry_run, progress;
+	uint64_t offset;
+	bool bad_offset;
+};
+
+static int send_extra(void *ctx, const char *name, const char *value)
+{
+	struct send_opts *o = ctx;
+	char *end;
+
+	if (strcmp(name, "from") == 0) {
+		o->from = value;
+	} else if (strcmp(name, "n") == 0 || strcmp(name, "dry-run") == 0) {
+		o->dry_run = true;
+	} else if (strcmp(name, "P") == 0 || strcmp(name, "progress") == 0) {
+		o->progress = true;
+	} else if (strcmp(name, "offset") == 0) {
+		errno = 0;
+		o->offset = strtoull(value, &end, 10);
+		o->bad_offset = errno || *end || end == value;
+	}
+	return -1;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return tf_fail(errno, "stdout: %s", strerror(errno));
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int stream_out(struct tf_delta *d, uint64_t off, bool progress)
+{
+	const size_t bufsize = 1 << 20;
+	uint64_t size = tf_delta_size(d), start = off;
+	time_t last = 0;
+	char *buf = malloc(bufsize);
+	int rc = 0;
+
+	if (!buf)
+		return tf_fail(ENOMEM, "send: out of memory");
+	while (off < size) {
+		ssize_t n = tf_delta_read(d, buf, bufsize, off);
+		if (n <= 0) {
+			rc = n < 0 ? (int)n : tf_fail(EIO, "send: stream ended early");
+			break;
+		}
+		if ((rc = write_all(1, buf, (size_t)n)) < 0)
+			break;
+		off += (uint64_t)n;
+		if (progress && (time(NULL) != last || off == size)) {
+			last = time(NULL);
+			fprintf(stderr, "\rthinfs send: %" PRIu64 " / %" PRIu64 " bytes (%.1f%%)", off,
+				size, 100.0 * (double)(off - start) / (double)(size - start));
+		}
+	}
+	if (progress)
+		fprintf(stderr, "\n");
+	free(buf);
+	return rc;
+}
+
+static int send_run(const struct tf_cmd *cmd, int argc, char **argv)
+{
+	static const char *const extra[] = {"from=", "n", "dry-run", "P", "progress", "offset=",
+					    NULL};
+	struct tf_cli_common c = {0};
+	struct send_opts o = {0};
+	const struct tf_ix_dev *lv, *base = NULL;
+	struct tf_ix_dev *devs = NULL;
+	struct tf_delta *d = NULL;
+	struct tf_pool *pool;
+	struct tf_index *ix;
+	const char *pos[2];
+	size_t npos, n = 0;
+	int rc;
+
+	rc = tf_cli_parse(cmd, argc, argv, &c, extra, send_extra, &o, pos, 2, 2, &npos);
+	if (rc >= 0)
+		return rc;
+	if (o.bad_offset)
+		return tf_cli_usage(cmd, "--offset takes a byte count");
+	if (!o.dry_run && isatty(1))
+		return tf_cli_usage(cmd, "refusing to write a binary stream to a terminal; redirect "
+				    "or pipe it (or use -n)");
+	signal(SIGPIPE, SIG_IGN);
+	if (tf_cli_open(pos[0], &c, &pool, &ix, NULL) < 0)
+		return tf_cli_fail(cmd);
+	rc = tf_index_devices(ix, &devs, &n);
+	if (rc == 0)
+		rc = tf_cli_find_dev(devs, n, pos[1], pos[0], &lv);
+	if (rc == 0 && o.from)
+		rc = tf_cli_find_dev(devs, n, o.from, pos[0], &base);
+	if (rc == 0)
+		rc = tf_delta_open(ix, pool, lv->thin_id, base ? base->thin_id : TF_STREAM_NO_BASE, &d);
+	if (rc == 0 && o.offset > tf_delta_size(d))
+		rc = tf_fail(EINVAL, "--offset %" PRIu64 " is past the stream's end (%" PRIu64 ")",
+			     o.offset, tf_delta_size(d));
+	if (rc == 0 && o.dry_run)
+		printf("%" PRIu64 " bytes: %" PRIu64 " records, %" PRIu64 " bytes of changed chunks "
+		       "(%s stream of %s%s%s)\n", tf_delta_size(d), tf_delta_header(d)->record_count,
+		       tf_delta_changed_bytes(d), base ? "incremental" : "full", lv->name,
+		       base ? " from " : "", base ? base->name : "");
+	else if (rc == 0)
+		rc = stream_out(d, o.offset, o.progress);
+	rc = rc < 0 ? tf_cli_fail(cmd) : TF_EXIT_OK;
+	tf_delta_close(d);
+	tf_index_devices_free(devs, n);
+	tf_cli_close(pool, ix);
+	return rc;
+}
+
+const struct tf_cmd tf_cmd_send = {
+	.name = "send",
+	.summary = "write a delta stream of a volume to stdout",
+	.usage = "Usage: thinfs send SOURCE LV [--from BASE] [-n] [-P] [--offset N]\n"
+		 "\n"
+		 "Writes the delta stream of LV to stdout: a full stream, or with --from the\n"
+		 "changes from BASE (reading only the chunks that differ).  The stream is\n"
+		 "self-checking; apply it with 'thinfs receive' or by writing it into a\n"
+		 "mount's receive/ directory.  Example:\n"
+		 "  thinfs send vg/pool vm1_tue --from vm1_mon | ssh backup thinfs receive /srv/vm vm1\n"
+		 "\n"
+		 "  --from BASE   incremental from BASE (an LV name or '#<thin id>')\n"
+		 "  -n            print the stream's size from the index; read no data\n"
+		 "  -P            progress on stderr\n"
+		 "  --offset N    start at stream byte N (to resume an interrupted receive)\n",
+	.run = send_run,
+};
