@@ -1,12 +1,18 @@
-/* lvm_text.c — LVM2 text metadata: a tokenizer, a parser into a generic
- * tree of sections and values, and the extraction of the VG, its thin
- * pools and thin LVs.
+/* lvm_text.c — tokenizer and parser of LVM2 text metadata (vgcfgbackup).
  *
- * Grammar (what vgcfgbackup writes):
- *   file    := item*
- *   item    := NAME '{' item* '}' | NAME '=' value
- *   value   := STRING | NUMBER | '[' (value (',' value)*)? ']'
- *   comments run from '#' to the end of the line.
+ * Format map (what we read; everything else is skipped):
+ *   file     := item*
+ *   item     := NAME '{' item* '}'          a section
+ *             | NAME '=' value               a key
+ *   value    := STRING | NUMBER | '[' (value (',' value)*)? ']'
+ *   STRING   := '"' (char | '\' char)* '"'   backslash escapes the next char
+ *   comment  := '#' to end of line
+ *   VG section:  <vg> { id extent_size logical_volumes { <lv> { id
+ *                creation_time tags=[..] segmentN { extent_count type
+ *                [thin-pool: metadata pool transaction_id chunk_size]
+ *                [thin: thin_pool device_id origin] } } } }
+ * The text is first parsed into a generic tree (bounded in depth, string
+ * length and node count) and then the VG is extracted from it.
  */
 #include "lvm_text.h"
 
@@ -14,280 +20,375 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <inttypes.h>
+#include <fcntl.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#define MAX_DEPTH 32
-#define MAX_TEXT (64u << 20)
+#define LVM_MAX_DEPTH 32
+#define LVM_MAX_STR 4096
+#define LVM_MAX_NODES (1u << 20)
+#define LVM_MAX_FILE (64u << 20)
 
-enum node_type { N_SECTION, N_STRING, N_INT, N_LIST };
+enum node_type { N_SECTION, N_STR, N_INT, N_OTHER, N_ARRAY };
 
 struct node {
-	char *key;
 	enum node_type type;
-	char *s;
-	int64_t i;
-	struct node *kids; /* section members or list items */
-	size_t nkids;
+	char *key;   /* NULL for array elements */
+	char *str;   /* N_STR */
+	int64_t num; /* N_INT */
+	int line;
+	struct node *child, *last, *next;
 };
 
-struct parser {
+struct lexer {
 	const char *p, *end;
 	const char *what;
+	int line;
+	unsigned nodes;
+};
+
+enum tok { T_EOF, T_NAME, T_STR, T_NUM, T_LBRACE, T_RBRACE, T_EQ, T_LBRACK, T_RBRACK, T_COMMA };
+
+struct token {
+	enum tok t;
+	char *text; /* owned, for T_NAME/T_STR/T_NUM */
 	int line;
 };
 
 static void node_free(struct node *n)
 {
-	for (size_t k = 0; k < n->nkids; k++)
-		node_free(&n->kids[k]);
-	free(n->kids);
-	free(n->key);
-	free(n->s);
-}
-
-/* An error naming the file and line, and the text where parsing stopped. */
-static int perr(struct parser *ps, const char *msg, const char *near)
-{
-	int n;
-
-	if (!near)
-		return tf_fail(EINVAL, "%s:%d: %s", ps->what, ps->line, msg);
-	n = (int)strcspn(near, "\n");
-	if (n > 20)
-		n = 20;
-	if (near + n > ps->end)
-		n = (int)(ps->end - near);
-	return tf_fail(EINVAL, "%s:%d: %s near '%.*s'", ps->what, ps->line, msg, n, near);
-}
-
-static void skip_space(struct parser *ps)
-{
-	while (ps->p < ps->end) {
-		if (*ps->p == '\n') {
-			ps->line++;
-			ps->p++;
-		} else if (isspace((unsigned char)*ps->p)) {
-			ps->p++;
-		} else if (*ps->p == '#') {
-			while (ps->p < ps->end && *ps->p != '\n')
-				ps->p++;
-		} else {
-			break;
-		}
+	while (n) {
+		struct node *next = n->next;
+		node_free(n->child);
+		free(n->key);
+		free(n->str);
+		free(n);
+		n = next;
 	}
 }
 
-static bool name_char(char c)
+static bool name_char(int c)
 {
-	return isalnum((unsigned char)c) || strchr("_.+-", c);
+	return isalnum(c) || c == '_' || c == '.' || c == '-' || c == '+';
 }
 
-static int parse_name(struct parser *ps, char **out)
+static const char *tok_desc(const struct token *t)
 {
-	const char *s = ps->p;
-
-	while (ps->p < ps->end && name_char(*ps->p))
-		ps->p++;
-	if (ps->p == s)
-		return perr(ps, "expected a name", ps->p < ps->end ? ps->p : NULL);
-	*out = strndup(s, (size_t)(ps->p - s));
-	return *out ? 0 : tf_fail(ENOMEM, "%s: out of memory", ps->what);
+	switch (t->t) {
+	case T_EOF: return "end of file";
+	case T_LBRACE: return "'{'";
+	case T_RBRACE: return "'}'";
+	case T_EQ: return "'='";
+	case T_LBRACK: return "'['";
+	case T_RBRACK: return "']'";
+	case T_COMMA: return "','";
+	case T_STR: return "a string";
+	case T_NUM: return "a number";
+	default: return "a name";
+	}
 }
 
-static int parse_string(struct parser *ps, char **out)
+static int lex_next(struct lexer *lx, struct token *tk)
 {
-	size_t cap = 64, len = 0;
-	char *buf = malloc(cap);
-	int start_line = ps->line;
-
-	if (!buf)
-		return tf_fail(ENOMEM, "%s: out of memory", ps->what);
-	ps->p++; /* opening quote */
-	while (ps->p < ps->end && *ps->p != '"') {
-		char c = *ps->p++;
-		if (c == '\\' && ps->p < ps->end)
-			c = *ps->p++;
-		else if (c == '\n')
-			ps->line++;
-		if (len + 2 > cap) {
-			char *nb = realloc(buf, cap *= 2);
-			if (!nb) {
-				free(buf);
-				return tf_fail(ENOMEM, "%s: out of memory", ps->what);
-			}
-			buf = nb;
-		}
-		buf[len++] = c;
-	}
-	if (ps->p >= ps->end) {
-		free(buf);
-		ps->line = start_line;
-		return perr(ps, "unterminated string", NULL);
-	}
-	ps->p++;
-	buf[len] = '\0';
-	*out = buf;
-	return 0;
-}
-
-static int parse_value(struct parser *ps, struct node *n, int depth);
-
-static int add_kid(struct parser *ps, struct node *parent, struct node *kid)
-{
-	struct node *k = realloc(parent->kids, (parent->nkids + 1) * sizeof(*k));
-
-	if (!k) {
-		node_free(kid);
-		return tf_fail(ENOMEM, "%s: out of memory", ps->what);
-	}
-	parent->kids = k;
-	parent->kids[parent->nkids++] = *kid;
-	return 0;
-}
-
-static int parse_list(struct parser *ps, struct node *n, int depth)
-{
-	int rc;
-
-	n->type = N_LIST;
-	ps->p++; /* [ */
-	skip_space(ps);
-	if (ps->p < ps->end && *ps->p == ']') {
-		ps->p++;
-		return 0;
-	}
+	tk->text = NULL;
 	for (;;) {
-		struct node item = {0};
-
-		if ((rc = parse_value(ps, &item, depth + 1)) < 0) {
-			node_free(&item);
-			return rc;
+		while (lx->p < lx->end && (*lx->p == ' ' || *lx->p == '\t' || *lx->p == '\r' ||
+					   *lx->p == '\n')) {
+			if (*lx->p == '\n')
+				lx->line++;
+			lx->p++;
 		}
-		if ((rc = add_kid(ps, n, &item)) < 0)
-			return rc;
-		skip_space(ps);
-		if (ps->p < ps->end && *ps->p == ',') {
-			ps->p++;
-			skip_space(ps);
+		if (lx->p < lx->end && *lx->p == '#') {
+			while (lx->p < lx->end && *lx->p != '\n')
+				lx->p++;
 			continue;
 		}
-		if (ps->p < ps->end && *ps->p == ']') {
-			ps->p++;
-			return 0;
-		}
-		return perr(ps, "expected ',' or ']' in a list", ps->p < ps->end ? ps->p : NULL);
+		break;
 	}
-}
-
-static int parse_value(struct parser *ps, struct node *n, int depth)
-{
-	skip_space(ps);
-	if (depth > MAX_DEPTH)
-		return perr(ps, "nesting too deep", NULL);
-	if (ps->p >= ps->end)
-		return perr(ps, "expected a value at end of text", NULL);
-	if (*ps->p == '"') {
-		n->type = N_STRING;
-		return parse_string(ps, &n->s);
-	}
-	if (*ps->p == '[')
-		return parse_list(ps, n, depth);
-	if (*ps->p == '-' || isdigit((unsigned char)*ps->p)) {
-		char *end;
-		errno = 0;
-		n->type = N_INT;
-		n->i = strtoll(ps->p, &end, 10);
-		if (errno || end == ps->p)
-			return perr(ps, "bad number", ps->p);
-		ps->p = end;
-		/* Floats appear in a few informational keys: keep the integer part. */
-		if (ps->p < ps->end && *ps->p == '.')
-			while (ps->p < ps->end && (isdigit((unsigned char)*ps->p) || *ps->p == '.'))
-				ps->p++;
+	tk->line = lx->line;
+	if (lx->p >= lx->end) {
+		tk->t = T_EOF;
 		return 0;
 	}
-	return perr(ps, "expected a value", ps->p);
+	char c = *lx->p;
+	const char *single = "{}=[],";
+	const char *s = strchr(single, c);
+	if (c && s) {
+		static const enum tok map[] = { T_LBRACE, T_RBRACE, T_EQ, T_LBRACK, T_RBRACK, T_COMMA };
+		tk->t = map[s - single];
+		lx->p++;
+		return 0;
+	}
+	if (c == '"') {
+		char *buf = malloc(LVM_MAX_STR + 1);
+		size_t n = 0;
+		if (!buf)
+			return tf_fail(ENOMEM, "%s: out of memory", lx->what);
+		lx->p++;
+		for (;;) {
+			if (lx->p >= lx->end) {
+				free(buf);
+				return tf_fail(EINVAL, "%s:%d: unterminated string", lx->what, tk->line);
+			}
+			char ch = *lx->p++;
+			if (ch == '"')
+				break;
+			if (ch == '\\') {
+				if (lx->p >= lx->end) {
+					free(buf);
+					return tf_fail(EINVAL, "%s:%d: unterminated string", lx->what,
+						       tk->line);
+				}
+				ch = *lx->p++;
+			}
+			if (ch == '\n')
+				lx->line++;
+			if (ch == '\0') {
+				free(buf);
+				return tf_fail(EINVAL, "%s:%d: NUL byte in string", lx->what, lx->line);
+			}
+			if (n >= LVM_MAX_STR) {
+				free(buf);
+				return tf_fail(EINVAL, "%s:%d: string longer than %d bytes", lx->what,
+					       tk->line, LVM_MAX_STR);
+			}
+			buf[n++] = ch;
+		}
+		buf[n] = '\0';
+		tk->t = T_STR;
+		tk->text = buf;
+		return 0;
+	}
+	if (name_char((unsigned char)c)) {
+		const char *b = lx->p;
+		while (lx->p < lx->end && name_char((unsigned char)*lx->p))
+			lx->p++;
+		size_t n = (size_t)(lx->p - b);
+		if (n > LVM_MAX_STR)
+			return tf_fail(EINVAL, "%s:%d: name longer than %d bytes", lx->what, tk->line,
+				       LVM_MAX_STR);
+		tk->text = strndup(b, n);
+		if (!tk->text)
+			return tf_fail(ENOMEM, "%s: out of memory", lx->what);
+		bool num = true;
+		size_t i = (b[0] == '-') ? 1 : 0;
+		if (i == n)
+			num = false;
+		for (; i < n; i++)
+			if (!isdigit((unsigned char)b[i]) && b[i] != '.')
+				num = false;
+		tk->t = num ? T_NUM : T_NAME;
+		return 0;
+	}
+	if (isprint((unsigned char)c))
+		return tf_fail(EINVAL, "%s:%d: unexpected character '%c'", lx->what, tk->line, c);
+	return tf_fail(EINVAL, "%s:%d: unexpected byte 0x%02x", lx->what, tk->line,
+		       (unsigned char)c);
 }
 
-/* Parses items until '}' (in a section) or the end of text. */
-static int parse_items(struct parser *ps, struct node *sec, int depth)
+static struct node *node_new(struct lexer *lx, enum node_type type, int line)
 {
+	if (lx->nodes >= LVM_MAX_NODES)
+		return NULL;
+	struct node *n = calloc(1, sizeof(*n));
+	if (n) {
+		n->type = type;
+		n->line = line;
+		lx->nodes++;
+	}
+	return n;
+}
+
+static void node_add(struct node *parent, struct node *n)
+{
+	if (parent->last)
+		parent->last->next = n;
+	else
+		parent->child = n;
+	parent->last = n;
+}
+
+static int parse_scalar(struct lexer *lx, struct token *tk, struct node **out)
+{
+	struct node *n;
+	if (tk->t == T_STR) {
+		n = node_new(lx, N_STR, tk->line);
+		if (!n)
+			goto nomem;
+		n->str = tk->text;
+		tk->text = NULL;
+	} else if (tk->t == T_NUM) {
+		n = node_new(lx, N_INT, tk->line);
+		if (!n)
+			goto nomem;
+		if (strchr(tk->text, '.')) {
+			n->type = N_OTHER;
+		} else {
+			char *e;
+			errno = 0;
+			n->num = strtoll(tk->text, &e, 10);
+			if (errno || *e) {
+				free(n);
+				return tf_fail(EINVAL, "%s:%d: number '%s' out of range", lx->what,
+					       tk->line, tk->text);
+			}
+		}
+	} else {
+		return tf_fail(EINVAL, "%s:%d: expected a value, found %s", lx->what, tk->line,
+			       tok_desc(tk));
+	}
+	*out = n;
+	return 0;
+nomem:
+	return tf_fail(ENOMEM, "%s: out of memory or too many items", lx->what);
+}
+
+/* Parses items into parent until '}' (depth > 0) or end of file (depth 0). */
+static int parse_items(struct lexer *lx, struct node *parent, int depth)
+{
+	struct token tk = { 0 };
 	int rc;
 
 	for (;;) {
-		struct node n = {0};
-
-		skip_space(ps);
-		if (ps->p >= ps->end)
-			return depth == 0 ? 0 : perr(ps, "missing '}' at end of text", NULL);
-		if (*ps->p == '}') {
-			if (depth == 0)
-				return perr(ps, "unexpected '}'", NULL);
-			ps->p++;
+		if ((rc = lex_next(lx, &tk)) < 0)
+			return rc;
+		if (tk.t == T_EOF) {
+			if (depth > 0)
+				return tf_fail(EINVAL, "%s:%d: missing '}' at end of file", lx->what,
+					       tk.line);
 			return 0;
 		}
-		if (depth >= MAX_DEPTH)
-			return perr(ps, "sections nested too deep", NULL);
-		if ((rc = parse_name(ps, &n.key)) < 0)
-			return rc;
-		skip_space(ps);
-		if (ps->p < ps->end && *ps->p == '{') {
-			ps->p++;
-			n.type = N_SECTION;
-			rc = parse_items(ps, &n, depth + 1);
-		} else if (ps->p < ps->end && *ps->p == '=') {
-			ps->p++;
-			rc = parse_value(ps, &n, depth);
-		} else {
-			char msg[160];
-			snprintf(msg, sizeof(msg), "expected '=' or '{' after '%.100s'", n.key);
-			rc = perr(ps, msg, NULL);
+		if (tk.t == T_RBRACE) {
+			if (depth == 0)
+				return tf_fail(EINVAL, "%s:%d: unexpected '}'", lx->what, tk.line);
+			return 0;
 		}
+		if (tk.t != T_NAME && tk.t != T_NUM) {
+			rc = tf_fail(EINVAL, "%s:%d: expected a name, found %s", lx->what, tk.line,
+				     tok_desc(&tk));
+			free(tk.text);
+			return rc;
+		}
+		char *key = tk.text;
+		int line = tk.line;
+		if ((rc = lex_next(lx, &tk)) < 0) {
+			free(key);
+			return rc;
+		}
+		if (tk.t == T_LBRACE) {
+			if (depth + 1 >= LVM_MAX_DEPTH) {
+				rc = tf_fail(EINVAL, "%s:%d: sections nested deeper than %d", lx->what,
+					     line, LVM_MAX_DEPTH);
+				free(key);
+				return rc;
+			}
+			struct node *s = node_new(lx, N_SECTION, line);
+			if (!s) {
+				free(key);
+				return tf_fail(ENOMEM, "%s: out of memory or too many items", lx->what);
+			}
+			s->key = key;
+			node_add(parent, s);
+			if ((rc = parse_items(lx, s, depth + 1)) < 0)
+				return rc;
+			continue;
+		}
+		if (tk.t != T_EQ) {
+			rc = tf_fail(EINVAL, "%s:%d: expected '=' after '%s'", lx->what, tk.line, key);
+			free(key);
+			free(tk.text);
+			return rc;
+		}
+		if ((rc = lex_next(lx, &tk)) < 0) {
+			free(key);
+			return rc;
+		}
+		struct node *v;
+		if (tk.t == T_LBRACK) {
+			v = node_new(lx, N_ARRAY, line);
+			if (!v) {
+				free(key);
+				return tf_fail(ENOMEM, "%s: out of memory or too many items", lx->what);
+			}
+			v->key = key;
+			node_add(parent, v);
+			bool first = true;
+			for (;;) {
+				if ((rc = lex_next(lx, &tk)) < 0)
+					return rc;
+				if (tk.t == T_RBRACK)
+					break;
+				if (!first) {
+					if (tk.t != T_COMMA) {
+						rc = tf_fail(EINVAL, "%s:%d: expected ',' or ']' in array '%s', found %s",
+							     lx->what, tk.line, key, tok_desc(&tk));
+						free(tk.text);
+						return rc;
+					}
+					if ((rc = lex_next(lx, &tk)) < 0)
+						return rc;
+				}
+				first = false;
+				struct node *e;
+				rc = parse_scalar(lx, &tk, &e);
+				free(tk.text);
+				tk.text = NULL;
+				if (rc < 0)
+					return rc;
+				node_add(v, e);
+			}
+			continue;
+		}
+		rc = parse_scalar(lx, &tk, &v);
+		free(tk.text);
+		tk.text = NULL;
 		if (rc < 0) {
-			node_free(&n);
+			free(key);
 			return rc;
 		}
-		if ((rc = add_kid(ps, sec, &n)) < 0)
-			return rc;
+		v->key = key;
+		node_add(parent, v);
 	}
 }
 
-/* ---- extraction ---- */
-
-static const struct node *find(const struct node *sec, const char *key, enum node_type t)
+static struct node *find(const struct node *sec, const char *key, enum node_type type)
 {
-	for (size_t k = 0; sec && k < sec->nkids; k++)
-		if (sec->kids[k].type == t && strcmp(sec->kids[k].key, key) == 0)
-			return &sec->kids[k];
+	for (struct node *n = sec ? sec->child : NULL; n; n = n->next)
+		if (n->key && n->type == type && !strcmp(n->key, key))
+			return n;
 	return NULL;
 }
 
-static char *dup_str(const struct node *sec, const char *key)
+static const char *get_str(const struct node *sec, const char *key)
 {
-	const struct node *n = find(sec, key, N_STRING);
-
-	return n ? strdup(n->s) : NULL;
+	struct node *n = find(sec, key, N_STR);
+	return n ? n->str : NULL;
 }
 
-static int64_t get_int(const struct node *sec, const char *key, int64_t dflt)
+static bool get_int(const struct node *sec, const char *key, int64_t *v)
 {
-	const struct node *n = find(sec, key, N_INT);
-
-	return n ? n->i : dflt;
+	struct node *n = find(sec, key, N_INT);
+	if (n)
+		*v = n->num;
+	return n != NULL;
 }
 
-static void lv_free(struct tf_lvm_lv *lv)
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void lv_free_fields(struct tf_lvm_lv *lv)
 {
 	free(lv->name);
 	free(lv->id);
 	free(lv->pool);
 	free(lv->origin);
-	for (size_t t = 0; t < lv->ntags; t++)
-		free(lv->tags[t]);
+	for (size_t i = 0; lv->tags && i < lv->ntags; i++)
+		free(lv->tags[i]);
 	free(lv->tags);
 }
 
@@ -295,179 +396,216 @@ void tf_lvm_free(struct tf_lvm_vg *vg)
 {
 	if (!vg)
 		return;
-	for (size_t i = 0; i < vg->nlvs; i++)
-		lv_free(&vg->lvs[i]);
+	free(vg->name);
+	free(vg->id);
 	for (size_t i = 0; i < vg->npools; i++) {
 		free(vg->pools[i].name);
 		free(vg->pools[i].id);
 		free(vg->pools[i].metadata_lv);
 		free(vg->pools[i].data_lv);
 	}
-	free(vg->lvs);
 	free(vg->pools);
-	free(vg->name);
-	free(vg->id);
+	for (size_t i = 0; i < vg->nlvs; i++)
+		lv_free_fields(&vg->lvs[i]);
+	free(vg->lvs);
 	free(vg);
 }
 
-static int extract_tags(const struct node *lvsec, struct tf_lvm_lv *lv)
+static int extract_lv(const char *what, struct tf_lvm_vg *vg, const struct node *lvn)
 {
-	const struct node *t = find(lvsec, "tags", N_LIST);
+	int64_t v;
+	bool is_thin = false, is_pool = false;
+	uint64_t extents = 0;
+	const struct node *first_seg = NULL;
 
-	lv->tags = calloc((t ? t->nkids : 0) + 1, sizeof(char *));
-	if (!lv->tags)
-		return -ENOMEM;
-	for (size_t k = 0; t && k < t->nkids; k++) {
-		if (t->kids[k].type != N_STRING)
+	for (struct node *s = lvn->child; s; s = s->next) {
+		if (s->type != N_SECTION || strncmp(s->key, "segment", 7))
 			continue;
-		if (!(lv->tags[lv->ntags] = strdup(t->kids[k].s)))
-			return -ENOMEM;
+		const char *type = get_str(s, "type");
+		if (!type)
+			continue;
+		if (!strcmp(type, "thin"))
+			is_thin = true;
+		else if (!strcmp(type, "thin-pool"))
+			is_pool = true;
+		else
+			continue;
+		if (!first_seg)
+			first_seg = s;
+		if (!get_int(s, "extent_count", &v) || v < 0 || (uint64_t)v > (UINT64_MAX >> 20))
+			return tf_fail(EINVAL, "%s:%d: LV %s: missing or bad extent_count", what,
+				       s->line, lvn->key);
+		extents += (uint64_t)v;
+	}
+	if (!first_seg)
+		return 0;
+	if (is_thin && is_pool)
+		return tf_fail(EINVAL, "%s:%d: LV %s mixes thin and thin-pool segments", what,
+			       lvn->line, lvn->key);
+	const char *id = get_str(lvn, "id");
+	if (is_pool) {
+		struct tf_lvm_pool *np = realloc(vg->pools, (vg->npools + 1) * sizeof(*np));
+		if (!np)
+			return tf_fail(ENOMEM, "%s: out of memory", what);
+		vg->pools = np;
+		struct tf_lvm_pool *p = &vg->pools[vg->npools++];
+		memset(p, 0, sizeof(*p));
+		p->name = strdup(lvn->key);
+		p->id = strdup(id ? id : "");
+		p->metadata_lv = dup_or_null(get_str(first_seg, "metadata"));
+		p->data_lv = dup_or_null(get_str(first_seg, "pool"));
+		if (!p->name || !p->id)
+			return tf_fail(ENOMEM, "%s: out of memory", what);
+		if (get_int(first_seg, "transaction_id", &v) && v >= 0)
+			p->transaction_id = (uint64_t)v;
+		if (!get_int(first_seg, "chunk_size", &v) || v <= 0 || v > UINT32_MAX)
+			return tf_fail(EINVAL, "%s:%d: thin pool %s: missing or bad chunk_size", what,
+				       first_seg->line, lvn->key);
+		p->chunk_sectors = (uint32_t)v;
+		return 0;
+	}
+	struct tf_lvm_lv *nl = realloc(vg->lvs, (vg->nlvs + 1) * sizeof(*nl));
+	if (!nl)
+		return tf_fail(ENOMEM, "%s: out of memory", what);
+	vg->lvs = nl;
+	struct tf_lvm_lv *lv = &vg->lvs[vg->nlvs++];
+	memset(lv, 0, sizeof(*lv));
+	lv->name = strdup(lvn->key);
+	lv->id = strdup(id ? id : "");
+	lv->pool = dup_or_null(get_str(first_seg, "thin_pool"));
+	lv->origin = dup_or_null(get_str(first_seg, "origin"));
+	if (!lv->name || !lv->id)
+		return tf_fail(ENOMEM, "%s: out of memory", what);
+	if (!lv->pool)
+		return tf_fail(EINVAL, "%s:%d: thin LV %s: missing thin_pool", what, first_seg->line,
+			       lvn->key);
+	if (!get_int(first_seg, "device_id", &v) || v < 0 || v > 0xffffff)
+		return tf_fail(EINVAL, "%s:%d: thin LV %s: missing or bad device_id", what,
+			       first_seg->line, lvn->key);
+	lv->device_id = (uint32_t)v;
+	if (extents > UINT64_MAX / 512 / (vg->extent_sectors ? vg->extent_sectors : 1))
+		return tf_fail(EINVAL, "%s:%d: thin LV %s: size overflows", what, lvn->line,
+			       lvn->key);
+	lv->size_bytes = extents * vg->extent_sectors * 512;
+	if (get_int(lvn, "creation_time", &v))
+		lv->creation_time = v;
+	struct node *tags = find(lvn, "tags", N_ARRAY);
+	size_t nt = 0;
+	for (struct node *t = tags ? tags->child : NULL; t; t = t->next)
+		nt++;
+	lv->tags = calloc(nt + 1, sizeof(char *));
+	if (!lv->tags)
+		return tf_fail(ENOMEM, "%s: out of memory", what);
+	for (struct node *t = tags ? tags->child : NULL; t; t = t->next) {
+		if (t->type != N_STR)
+			return tf_fail(EINVAL, "%s:%d: LV %s: tags must be strings", what, t->line,
+				       lvn->key);
+		if (!(lv->tags[lv->ntags] = strdup(t->str)))
+			return tf_fail(ENOMEM, "%s: out of memory", what);
 		lv->ntags++;
 	}
 	return 0;
 }
 
-/* One LV section: a thin LV, a thin pool, or something thinfs ignores. */
-static int extract_lv(struct tf_lvm_vg *vg, const struct node *lvsec, const char *what)
+static int extract_vg(const char *what, const struct node *root, struct tf_lvm_vg *vg)
 {
-	const struct node *seg1 = find(lvsec, "segment1", N_SECTION);
-	const struct node *type = seg1 ? find(seg1, "type", N_STRING) : NULL;
-	int64_t extents = 0;
+	const struct node *vgn = NULL;
+	int64_t v;
 
-	if (!type)
-		return 0;
-	for (size_t k = 0; k < lvsec->nkids; k++) {
-		const struct node *s = &lvsec->kids[k];
-		if (s->type == N_SECTION && strncmp(s->key, "segment", 7) == 0) {
-			int64_t e = get_int(s, "extent_count", -1);
-			if (e < 0 || e > (INT64_MAX / 2) / (int64_t)(vg->extent_sectors * 512))
-				return tf_fail(EINVAL, "%s: LV %s: bad extent_count in %s", what,
-					       lvsec->key, s->key);
-			extents += e;
-		}
+	/* The VG is the top-level section; the file has exactly one. */
+	for (struct node *n = root->child; n; n = n->next) {
+		if (n->type != N_SECTION)
+			continue;
+		if (vgn)
+			return tf_fail(EINVAL, "%s:%d: more than one volume group section ('%s', '%s')",
+				       what, n->line, vgn->key, n->key);
+		vgn = n;
 	}
-	if (strcmp(type->s, "thin-pool") == 0) {
-		struct tf_lvm_pool *p = realloc(vg->pools, (vg->npools + 1) * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		vg->pools = p;
-		p = &vg->pools[vg->npools++];
-		memset(p, 0, sizeof(*p));
-		p->name = strdup(lvsec->key);
-		p->id = dup_str(lvsec, "id");
-		p->metadata_lv = dup_str(seg1, "metadata");
-		p->data_lv = dup_str(seg1, "pool");
-		p->transaction_id = (uint64_t)get_int(seg1, "transaction_id", 0);
-		p->chunk_sectors = (uint32_t)get_int(seg1, "chunk_size", 0);
-		if (!p->name)
-			return -ENOMEM;
-		return 0;
-	}
-	if (strcmp(type->s, "thin") == 0) {
-		struct tf_lvm_lv *lv = realloc(vg->lvs, (vg->nlvs + 1) * sizeof(*lv));
-		int64_t dev = get_int(seg1, "device_id", -1);
-		if (!lv)
-			return -ENOMEM;
-		vg->lvs = lv;
-		lv = &vg->lvs[vg->nlvs++];
-		memset(lv, 0, sizeof(*lv));
-		if (dev < 0 || dev > 0xffffff)
-			return tf_fail(EINVAL, "%s: thin LV %s: missing or invalid device_id", what,
-				       lvsec->key);
-		lv->name = strdup(lvsec->key);
-		lv->id = dup_str(lvsec, "id");
-		lv->pool = dup_str(seg1, "thin_pool");
-		lv->origin = dup_str(seg1, "origin");
-		lv->device_id = (uint32_t)dev;
-		lv->size_bytes = (uint64_t)extents * vg->extent_sectors * 512;
-		lv->creation_time = get_int(lvsec, "creation_time", 0);
-		if (!lv->name || !lv->id || !lv->pool || extract_tags(lvsec, lv) < 0)
-			return tf_fail(lv->name && lv->pool ? ENOMEM : EINVAL,
-				       "%s: thin LV %s: missing id or thin_pool", what, lvsec->key);
-	}
-	return 0;
-}
-
-static int extract(const struct node *root, const char *what, struct tf_lvm_vg *vg)
-{
-	const struct node *vgsec = NULL, *lvs;
-	int rc;
-
-	for (size_t k = 0; k < root->nkids && !vgsec; k++)
-		if (root->kids[k].type == N_SECTION && find(&root->kids[k], "id", N_STRING) &&
-		    find(&root->kids[k], "extent_size", N_INT))
-			vgsec = &root->kids[k];
-	if (!vgsec)
-		return tf_fail(EINVAL, "%s: no volume group section (with id and extent_size)", what);
-	vg->name = strdup(vgsec->key);
-	vg->id = dup_str(vgsec, "id");
-	vg->extent_sectors = (uint64_t)get_int(vgsec, "extent_size", 0);
+	if (!vgn)
+		return tf_fail(EINVAL, "%s: no volume group section", what);
+	vg->name = strdup(vgn->key);
+	const char *id = get_str(vgn, "id");
+	vg->id = strdup(id ? id : "");
 	if (!vg->name || !vg->id)
 		return tf_fail(ENOMEM, "%s: out of memory", what);
-	if (vg->extent_sectors == 0)
-		return tf_fail(EINVAL, "%s: VG %s: extent_size is 0", what, vg->name);
-	lvs = find(vgsec, "logical_volumes", N_SECTION);
-	for (size_t k = 0; lvs && k < lvs->nkids; k++) {
-		if (lvs->kids[k].type != N_SECTION)
+	if (!get_int(vgn, "extent_size", &v) || v <= 0 || v > (1LL << 40))
+		return tf_fail(EINVAL, "%s:%d: volume group %s: missing or bad extent_size", what,
+			       vgn->line, vgn->key);
+	vg->extent_sectors = (uint64_t)v;
+	const struct node *lvs = find(vgn, "logical_volumes", N_SECTION);
+	for (struct node *l = lvs ? lvs->child : NULL; l; l = l->next) {
+		if (l->type != N_SECTION)
 			continue;
-		if ((rc = extract_lv(vg, &lvs->kids[k], what)) < 0)
-			return rc == -ENOMEM ? tf_fail(ENOMEM, "%s: out of memory", what) : rc;
+		int rc = extract_lv(what, vg, l);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }
 
 int tf_lvm_parse(const char *text, size_t len, const char *what, struct tf_lvm_vg **out)
 {
-	struct parser ps = {.p = text, .end = text + len, .what = what, .line = 1};
-	struct node root = {.type = N_SECTION};
+	struct lexer lx = { .p = text, .end = text + len, .what = what ? what : "lvm metadata", .line = 1 };
+	struct node root = { .type = N_SECTION };
 	struct tf_lvm_vg *vg;
 	int rc;
 
-	if (memchr(text, '\0', len))
-		return tf_fail(EINVAL, "%s: not LVM text metadata (contains NUL bytes)", what);
-	rc = parse_items(&ps, &root, 0);
+	*out = NULL;
+	rc = parse_items(&lx, &root, 0);
 	if (rc == 0) {
 		vg = calloc(1, sizeof(*vg));
-		if (!vg)
-			rc = tf_fail(ENOMEM, "%s: out of memory", what);
-		else if ((rc = extract(&root, what, vg)) < 0)
-			tf_lvm_free(vg);
-		else
-			*out = vg;
+		if (!vg) {
+			rc = tf_fail(ENOMEM, "%s: out of memory", lx.what);
+		} else {
+			rc = extract_vg(lx.what, &root, vg);
+			if (rc < 0)
+				tf_lvm_free(vg);
+			else
+				*out = vg;
+		}
 	}
-	node_free(&root);
+	node_free(root.child);
 	return rc;
 }
 
 int tf_lvm_parse_file(const char *path, struct tf_lvm_vg **out)
 {
-	FILE *f = fopen(path, "re");
+	struct stat st;
 	char *buf;
-	long len;
+	size_t got = 0;
 	int rc;
 
-	if (!f)
-		return tf_fail(errno, "%s: cannot open: %s", path, strerror(errno));
-	if (fseek(f, 0, SEEK_END) < 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0) {
-		fclose(f);
-		return tf_fail(EIO, "%s: cannot read", path);
+	*out = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return tf_fail(errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > LVM_MAX_FILE) {
+		rc = tf_fail(EINVAL, "%s: not a regular file of at most %u bytes", path,
+			     LVM_MAX_FILE);
+		close(fd);
+		return rc;
 	}
-	if ((unsigned long)len > MAX_TEXT) {
-		fclose(f);
-		return tf_fail(EFBIG, "%s: %ld bytes is too large for LVM metadata", path, len);
-	}
-	buf = malloc((size_t)len + 1);
+	buf = malloc((size_t)st.st_size + 1);
 	if (!buf) {
-		fclose(f);
+		close(fd);
 		return tf_fail(ENOMEM, "%s: out of memory", path);
 	}
-	if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-		free(buf);
-		fclose(f);
-		return tf_fail(EIO, "%s: short read", path);
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = tf_fail(errno, "%s: read: %s", path, strerror(errno));
+			free(buf);
+			close(fd);
+			return rc;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
 	}
-	fclose(f);
-	rc = tf_lvm_parse(buf, (size_t)len, path, out);
+	close(fd);
+	rc = tf_lvm_parse(buf, got, path, out);
 	free(buf);
 	return rc;
 }
