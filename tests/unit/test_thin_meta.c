@@ -576,10 +576,55 @@ static void walk_of_every_kernel_demo_device_matches_its_thin_dump(void **state)
 	tf_bio_close(b);
 }
 
+
+/* A held metadata snapshot: a copy of the superblock at another block with
+ * its own block number.  It opens like block 0 and sees the same devices;
+ * a block number that does not match where it was read is refused. */
+static void opens_a_held_metadata_snapshot(void **state)
+{
+	uint8_t blk[TF_META_BLOCK_SIZE];
+	struct tf_thin_meta *m;
+	struct tf_thin_dev *d0, *d1;
+	struct tf_bio *b;
+	char path[600];
+	size_t n0, n1;
+	uint64_t held, nr;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/held.meta", workdir);
+	sh("cp %s %s", demo, path);
+	get_block(path, 0, blk);
+	memcpy(&nr, blk + offsetof(struct tf_disk_sb, metadata_nr_blocks), 8);
+	held = nr - 1;
+	memcpy(blk + offsetof(struct tf_disk_sb, blocknr), &held, 8);
+	reseal(blk, TF_SB_CSUM_XOR);
+	put_block(path, held, blk);
+
+	assert_int_equal(tf_bio_open_file(path, 0, &b), 0);
+	assert_int_equal(tf_thin_open(b, 0, &m), 0);
+	assert_int_equal(tf_thin_devices(m, &d0, &n0), 0);
+	tf_thin_close(m);
+	assert_int_equal(tf_thin_open(b, held, &m), 0);
+	assert_int_equal(tf_thin_info(m)->sb_block, held);
+	assert_int_equal(tf_thin_info(m)->data_nr_blocks, 768);
+	assert_int_equal(tf_thin_devices(m, &d1, &n1), 0);
+	assert_int_equal(n1, n0);
+	assert_memory_equal(d1, d0, n0 * sizeof(*d0));
+	tf_thin_close(m);
+	free(d0);
+	free(d1);
+	/* Block 0 read as if it were the snapshot at block held - 1. */
+	get_block(path, 0, blk);
+	put_block(path, held - 1, blk);
+	expect_error_naming(tf_thin_open(b, held - 1, &m), held - 1, "says it is block 0");
+	tf_bio_close(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(reads_the_kernel_written_superblock_and_devices),
+		cmocka_unit_test(opens_a_held_metadata_snapshot),
 		cmocka_unit_test(walk_coalesces_runs_as_thin_dump_does),
 		cmocka_unit_test(diff_of_kernel_snapshots_reads_only_the_changed_paths),
 		cmocka_unit_test(detects_a_flipped_byte_in_the_superblock),
