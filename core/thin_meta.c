@@ -46,10 +46,10 @@ static int sb_parse(struct tf_thin_meta *m, const uint8_t *raw, uint64_t block)
 	in->device_details_root = tf_le64(&sb->device_details_root);
 	memcpy(&dsm, sb->data_space_map_root, sizeof(dsm));
 	memcpy(&msm, sb->metadata_space_map_root, sizeof(msm));
-	in->data_nr_blocks = dsm.nr_blocks;
-	in->data_nr_allocated = dsm.nr_allocated;
-	in->metadata_sm_nr_blocks = msm.nr_blocks;
-	in->metadata_nr_allocated = msm.nr_allocated;
+	in->data_nr_blocks = tf_le64(&dsm.nr_blocks);
+	in->data_nr_allocated = tf_le64(&dsm.nr_allocated);
+	in->metadata_sm_nr_blocks = tf_le64(&msm.nr_blocks);
+	in->metadata_nr_allocated = tf_le64(&msm.nr_allocated);
 
 	if (in->version < TF_THIN_VERSION_MIN || in->version > TF_THIN_VERSION_MAX)
 		return tf_fail(EOPNOTSUPP, "metadata block %" PRIu64 ": unsupported metadata "
