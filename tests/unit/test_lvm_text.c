@@ -148,6 +148,41 @@ static void bounds_are_enforced(void **state)
 	assert_int_equal(tf_lvm_parse_file(FIXTURE_DIR "/does-not-exist.cfg", &vg), -ENOENT);
 }
 
+/* Every prefix of the fixture, and the fixture with each byte flipped to a
+ * delimiter, parses or fails with EINVAL: no crash, no other error. */
+static void truncated_and_mangled_fixture_fails_cleanly(void **state)
+{
+	(void)state;
+	FILE *f = fopen(FIXTURE_DIR "/kernel-pool-demo/lvm.cfg", "rb");
+	static char text[65536];
+	assert_non_null(f);
+	size_t len = fread(text, 1, sizeof(text), f);
+	fclose(f);
+	assert_true(len > 1000 && len < sizeof(text));
+	size_t ok = 0;
+	for (size_t n = 0; n < len; n++) {
+		struct tf_lvm_vg *vg;
+		int rc = tf_lvm_parse(text, n, "cut.cfg", &vg);
+		assert_true(rc == 0 || rc == -EINVAL);
+		if (rc == 0) {
+			ok++;
+			tf_lvm_free(vg);
+		}
+	}
+	assert_true(ok < len / 2); /* most prefixes are unbalanced */
+	static const char subst[] = "{}[]=\",\"#";
+	for (size_t n = 0; n < len; n += 7) {
+		char saved = text[n];
+		text[n] = subst[n % (sizeof(subst) - 1)];
+		struct tf_lvm_vg *vg;
+		int rc = tf_lvm_parse(text, len, "mangled.cfg", &vg);
+		assert_true(rc == 0 || rc == -EINVAL);
+		if (rc == 0)
+			tf_lvm_free(vg);
+		text[n] = saved;
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -155,6 +190,7 @@ int main(void)
 		cmocka_unit_test(tags_escapes_and_multiple_segments),
 		cmocka_unit_test(malformed_text_names_the_line),
 		cmocka_unit_test(bounds_are_enforced),
+		cmocka_unit_test(truncated_and_mangled_fixture_fails_cleanly),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
