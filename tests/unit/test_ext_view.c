@@ -23,27 +23,14 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "core/err.h"
 #include "fs/ext_view.h"
 
 #define BIGDIR_N 20000
 
 static char tmp[256];
-
-static void sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	if (rc != 0)
-		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-	assert_int_equal(rc, 0);
-}
 
 static void put_file(const char *path, const void *data, size_t len)
 {

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "core/err.h"
 #include "core/pool.h"
 #include "index/index.h"
@@ -20,17 +22,6 @@
 
 static char workdir[] = "/tmp/thinfs-index-XXXXXX";
 static char demo[512]; /* image directory from kernel-pool-demo */
-
-static void sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	assert_int_equal(system(cmd), 0);
-}
 
 static int setup(void **state)
 {

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "core/dm.h"
 #include "core/err.h"
 #include "core/pool.h"
@@ -19,17 +21,6 @@
 
 static char workdir[] = "/tmp/thinfs-pool-XXXXXX";
 static char withcfg[600], nocfg[600];
-
-static void sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	assert_int_equal(system(cmd), 0);
-}
 
 static int setup(void **state)
 {

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "core/bio.h"
 #include "core/btree.h"
 #include "core/crc32c.h"
@@ -25,17 +27,6 @@
 static char workdir[] = "/tmp/thinfs-meta-XXXXXX";
 static char big[512];  /* kernel-1m-mappings metadata, pristine */
 static char demo[512]; /* kernel-pool-demo metadata */
-
-static void sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	assert_int_equal(system(cmd), 0);
-}
 
 static int setup(void **state)
 {

@@ -1,0 +1,27 @@
+/* testutil.h — shared by the cmocka tests (include after <cmocka.h>): run a
+ * shell command that builds a fixture, failing the test with the command if
+ * it fails. */
+#ifndef THINFS_TESTUTIL_H
+#define THINFS_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static inline void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static inline void sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	if (rc != 0)
+		fail_msg("fixture command failed (status %d): %s", rc, cmd);
+}
+
+#endif
