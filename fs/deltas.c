@@ -7,8 +7,8 @@
 #include "fs.h"
 #include "ino.h"
 
-#include "core/err.h"
-#include "core/pool.h"
+#include "core/base/err.h"
+#include "core/pool/pool.h"
 #include "index/delta.h"
 
 #include <errno.h>
@@ -178,7 +178,8 @@ int tf_deltas_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_voltab *tab, s
 	if (ino == TF_INO_DELTAS) {
 		for (size_t i = 0; i < tab->n; i++)
 			if (!tf_dirbuf_add(db, tab->by_name[i]->name,
-					   tf_ino_make(TF_IC_DELTA_DIR, tab->by_name[i]->thin_id), S_IFDIR))
+					   tf_ino_make(TF_IC_DELTA_DIR, tab->by_name[i]->thin_id),
+					   S_IFDIR))
 				break;
 		return 0;
 	}

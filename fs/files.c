@@ -4,11 +4,11 @@
 #include "files.h"
 #include "ino.h"
 
-#include "core/err.h"
-#include "core/parttable.h"
-#include "core/pool.h"
-#include "core/strbuf.h"
-#include "ext_view.h"
+#include "core/base/err.h"
+#include "core/base/strbuf.h"
+#include "core/ext/ext_view.h"
+#include "core/part/parttable.h"
+#include "core/pool/pool.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -49,7 +49,7 @@ struct tf_files_cache {
 struct files_fh {
 	struct tf_files_vol *fv;
 	struct tf_ext_view *view; /* NULL for p<N>.img */
-	uint64_t start, length;   /* p<N>.img: the partition's window */
+	uint64_t start, length;	  /* p<N>.img: the partition's window */
 };
 
 static void fv_put(struct tf_files_vol *fv)
@@ -132,7 +132,8 @@ static void probe(struct tf_files_vol *fv)
 	for (unsigned i = 0; i < fv->pt.count; i++) {
 		const struct tf_part *p = &fv->pt.parts[i];
 		if (p->index <= MAX_PART)
-			fv->part_ext[p->index] = tf_ext_probe(fv_read, fv, p->start, p->length) == 1;
+			fv->part_ext[p->index] =
+			    tf_ext_probe(fv_read, fv, p->start, p->length) == 1;
 	}
 	snprintf(fv->reason, sizeof(fv->reason), "%s partition table, %u partitions%s%s",
 		 fv->pt.scheme == TF_PT_GPT ? "GPT" : "MBR", fv->pt.count,
@@ -366,8 +367,8 @@ int tf_files_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
 		if (tf_ino_class(parent) == TF_IC_FILES_LV) {
 			unsigned n;
 			bool img;
-			const struct tf_part *p = parse_part_name(name, &n, &img) ? part_by_num(fv, n)
-										   : NULL;
+			const struct tf_part *p =
+			    parse_part_name(name, &n, &img) ? part_by_num(fv, n) : NULL;
 			if (!p || img == fv->part_ext[n]) {
 				fv_put(fv);
 				return -ENOENT;
@@ -543,8 +544,9 @@ int tf_files_lseek(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, 
 	if (off < 0)
 		return -EINVAL;
 	if (h->view) {
-		er = whence == SEEK_DATA ? tf_ext_seek_data(h->view, tf_ino_ext_num(ino), (uint64_t)off)
-					 : tf_ext_seek_hole(h->view, tf_ino_ext_num(ino), (uint64_t)off);
+		er = whence == SEEK_DATA
+			 ? tf_ext_seek_data(h->view, tf_ino_ext_num(ino), (uint64_t)off)
+			 : tf_ext_seek_hole(h->view, tf_ino_ext_num(ino), (uint64_t)off);
 		if (er < 0)
 			return (int)er;
 		*res = (off_t)er;

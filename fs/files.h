@@ -18,9 +18,9 @@ struct tf_files_cache;
 
 /* A directory handle of any subtree (ops.c keeps it in fi->fh). */
 struct tf_dirh {
-	struct tf_voltab *tab;       /* the volume table generation listed */
-	struct tf_files_vol *fv;     /* files/: the volume's state */
-	struct tf_ext_dir *ed;       /* an ext directory */
+	struct tf_voltab *tab;	 /* the volume table generation listed */
+	struct tf_files_vol *fv; /* files/: the volume's state */
+	struct tf_ext_dir *ed;	 /* an ext directory */
 };
 
 int tf_files_cache_new(struct tf_files_cache **out);

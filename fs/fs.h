@@ -17,7 +17,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "core/thin_meta.h"
+#include "core/thin/thin_meta.h"
+#include "fs/mount.h"
 
 struct tf_pool;
 struct tf_index;
@@ -35,7 +36,7 @@ struct tf_vol {
 	int64_t ctime;
 	uint64_t mapped_chunks;
 	uint64_t chunk_bytes;
-	uint64_t tid;        /* pool transaction id this entry was built from */
+	uint64_t tid; /* pool transaction id this entry was built from */
 	/* The chunk map, loaded from the index on first open. */
 	pthread_mutex_t runs_lock;
 	bool runs_loaded;
@@ -50,20 +51,6 @@ struct tf_voltab {
 	size_t n;
 	struct tf_vol **by_name;
 	struct tf_vol **by_id;
-};
-
-struct tf_fs_opts {
-	const char *source;
-	const char *mountpoint;
-	const char *index_path; /* NULL: the default for the pool */
-	const char *receive_dir; /* image pools: where receive/ applies streams */
-	bool foreground;
-	bool allow_other;
-	bool debug;
-	uid_t uid;
-	gid_t gid;
-	mode_t file_mode; /* permission bits of files (dirs add x where r) */
-	unsigned refresh_seconds; /* live pools: how often to poll the transaction id */
 };
 
 struct tf_fs {
@@ -83,7 +70,7 @@ struct tf_fs {
 	atomic_uint_fast64_t refresh_errors;
 	char last_refresh_error[512];
 
-	struct tf_files_cache *files; /* files/: per-volume filesystem views */
+	struct tf_files_cache *files;  /* files/: per-volume filesystem views */
 	struct tf_delta_cache *deltas; /* deltas/: planned streams */
 	struct tf_recv_table *recv;    /* receive/: running receives */
 
@@ -146,7 +133,8 @@ void tf_deltas_cache_free(struct tf_delta_cache *c);
 int tf_deltas_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
 		     struct fuse_entry_param *e);
 int tf_deltas_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st);
-int tf_deltas_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_voltab *tab, struct tf_dirbuf *db);
+int tf_deltas_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_voltab *tab,
+		      struct tf_dirbuf *db);
 int tf_deltas_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
 ssize_t tf_deltas_read(struct fuse_file_info *fi, char *buf, size_t size, off_t off);
 void tf_deltas_release(struct fuse_file_info *fi);
@@ -174,7 +162,6 @@ int tf_recvdir_unlink(struct tf_fs *fs, const char *name);
 int tf_status_render(struct tf_fs *fs, char **out, size_t *len);
 
 /* ---- lifecycle (mount.c) ---- */
-int tf_fs_mount(const struct tf_fs_opts *opts);
 const struct fuse_lowlevel_ops *tf_fs_ops(void);
 
 #endif

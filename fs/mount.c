@@ -5,12 +5,12 @@
  * Every error that prevents the mount is reported before the process
  * detaches, so `thinfs mount` exits 1 with the cause on stderr.
  */
-#include "fs.h"
 #include "files.h"
+#include "fs.h"
 
-#include "core/err.h"
-#include "core/path.h"
-#include "core/pool.h"
+#include "core/base/err.h"
+#include "core/base/path.h"
+#include "core/pool/pool.h"
 #include "index/index.h"
 
 #include <errno.h>
@@ -192,8 +192,10 @@ int tf_fs_mount(const struct tf_fs_opts *opts)
 		goto out_session;
 	}
 	if (fuse_session_mount(fs->se, opts->mountpoint) != 0) {
-		rc = tf_fail(EIO, "%s: cannot mount (is it an existing, empty directory, "
-				  "and is /dev/fuse available?)", opts->mountpoint);
+		rc = tf_fail(EIO,
+			     "%s: cannot mount (is it an existing, empty directory, "
+			     "and is /dev/fuse available?)",
+			     opts->mountpoint);
 		goto out_signals;
 	}
 	raise_readahead(opts->mountpoint);
@@ -213,8 +215,9 @@ int tf_fs_mount(const struct tf_fs_opts *opts)
 	}
 	fuse_loop_cfg_set_max_threads(lc, 16);
 	fuse_loop_cfg_set_idle_threads(lc, 4);
-	rc = fuse_session_loop_mt(fs->se, lc) == 0 ? 0 : tf_fail(EIO, "%s: FUSE loop failed",
-								 opts->mountpoint);
+	rc = fuse_session_loop_mt(fs->se, lc) == 0
+		 ? 0
+		 : tf_fail(EIO, "%s: FUSE loop failed", opts->mountpoint);
 	fuse_loop_cfg_destroy(lc);
 out_unmount:
 	fuse_session_unmount(fs->se);

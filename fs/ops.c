@@ -8,8 +8,8 @@
 #include "fs.h"
 #include "ino.h"
 
-#include "core/err.h"
-#include "core/pool.h"
+#include "core/base/err.h"
+#include "core/pool/pool.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,13 +26,13 @@ struct fixed_node {
 };
 
 static const struct fixed_node fixed_nodes[] = {
-	{TF_INO_ROOT, TF_INO_ROOT, "", S_IFDIR},
-	{TF_INO_VOLUMES, TF_INO_ROOT, "volumes", S_IFDIR},
-	{TF_INO_FILES, TF_INO_ROOT, "files", S_IFDIR},
-	{TF_INO_DELTAS, TF_INO_ROOT, "deltas", S_IFDIR},
-	{TF_INO_RECEIVE, TF_INO_ROOT, "receive", S_IFDIR},
-	{TF_INO_META, TF_INO_ROOT, ".thinfs", S_IFDIR},
-	{TF_INO_STATUS, TF_INO_META, "status", S_IFREG},
+    {TF_INO_ROOT, TF_INO_ROOT, "", S_IFDIR},
+    {TF_INO_VOLUMES, TF_INO_ROOT, "volumes", S_IFDIR},
+    {TF_INO_FILES, TF_INO_ROOT, "files", S_IFDIR},
+    {TF_INO_DELTAS, TF_INO_ROOT, "deltas", S_IFDIR},
+    {TF_INO_RECEIVE, TF_INO_ROOT, "receive", S_IFDIR},
+    {TF_INO_META, TF_INO_ROOT, ".thinfs", S_IFDIR},
+    {TF_INO_STATUS, TF_INO_META, "status", S_IFREG},
 };
 
 #define N_FIXED (sizeof(fixed_nodes) / sizeof(fixed_nodes[0]))
@@ -204,7 +204,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->cache_readdir = tf_pool_kind(fs->pool) == TF_POOL_IMAGE && tf_ino_class(ino) == TF_IC_EXT;
+	fi->cache_readdir =
+	    tf_pool_kind(fs->pool) == TF_POOL_IMAGE && tf_ino_class(ino) == TF_IC_EXT;
 	fuse_reply_open(req, fi);
 }
 
@@ -239,9 +240,11 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		rc = tf_files_readdir(fs, ino, h, &db);
 	} else {
 		tf_dirbuf_add(&db, ".", ino, S_IFDIR);
-		tf_dirbuf_add(&db, "..", self ? self->parent
-					      : tf_ino_class(ino) == TF_IC_DELTA_DIR ? TF_INO_DELTAS
-					      : TF_INO_FILES, S_IFDIR);
+		tf_dirbuf_add(&db, "..",
+			      self				     ? self->parent
+			      : tf_ino_class(ino) == TF_IC_DELTA_DIR ? TF_INO_DELTAS
+								     : TF_INO_FILES,
+			      S_IFDIR);
 		for (size_t i = 1; i < N_FIXED; i++)
 			if (fixed_nodes[i].parent == ino)
 				tf_dirbuf_add(&db, fixed_nodes[i].name, fixed_nodes[i].ino,
@@ -597,7 +600,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 	tf_err_clear();
 	rc = parent == TF_INO_RECEIVE && newparent == TF_INO_RECEIVE && flags == 0
-		     ? tf_recvdir_rename(fs, name, newname) : -EROFS;
+		 ? tf_recvdir_rename(fs, name, newname)
+		 : -EROFS;
 	fuse_reply_err(req, -logged(fs, rc, "rename"));
 }
 
@@ -632,26 +636,26 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 }
 
 static const struct fuse_lowlevel_ops thinfs_ops = {
-	.init = op_init,
-	.lookup = op_lookup,
-	.getattr = op_getattr,
-	.opendir = op_opendir,
-	.readdir = op_readdir,
-	.releasedir = op_releasedir,
-	.open = op_open,
-	.read = op_read,
-	.lseek = op_lseek,
-	.release = op_release,
-	.readlink = op_readlink,
-	.getxattr = op_getxattr,
-	.listxattr = op_listxattr,
-	.statfs = op_statfs,
-	.create = op_create,
-	.write = op_write,
-	.flush = op_flush,
-	.setattr = op_setattr,
-	.rename = op_rename,
-	.unlink = op_unlink,
+    .init = op_init,
+    .lookup = op_lookup,
+    .getattr = op_getattr,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .releasedir = op_releasedir,
+    .open = op_open,
+    .read = op_read,
+    .lseek = op_lseek,
+    .release = op_release,
+    .readlink = op_readlink,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .statfs = op_statfs,
+    .create = op_create,
+    .write = op_write,
+    .flush = op_flush,
+    .setattr = op_setattr,
+    .rename = op_rename,
+    .unlink = op_unlink,
 };
 
 const struct fuse_lowlevel_ops *tf_fs_ops(void)

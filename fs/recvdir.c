@@ -10,9 +10,9 @@
 #include "fs.h"
 #include "ino.h"
 
-#include "core/err.h"
-#include "core/pool.h"
-#include "core/receive.h"
+#include "core/base/err.h"
+#include "core/pool/pool.h"
+#include "core/stream/receive.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -130,7 +130,8 @@ int tf_recvdir_readdir(struct tf_fs *fs, struct tf_dirbuf *db)
 	pthread_mutex_lock(&t->lock);
 	for (int i = 0; i < SLOTS; i++)
 		if (t->s[i].used &&
-		    !tf_dirbuf_add(db, t->s[i].name, tf_ino_make(TF_IC_RECEIVE, (uint32_t)i), S_IFREG))
+		    !tf_dirbuf_add(db, t->s[i].name, tf_ino_make(TF_IC_RECEIVE, (uint32_t)i),
+				   S_IFREG))
 			break;
 	pthread_mutex_unlock(&t->lock);
 	return 0;
@@ -146,8 +147,10 @@ static int open_session(struct tf_fs *fs, const char *lv, struct tf_recv **r)
 		return tf_recv_open_lvm(tf_pool_source(fs->pool), lv, &o, r);
 	if (fs->opts.receive_dir)
 		return tf_recv_open_dir(fs->opts.receive_dir, lv, &o, r);
-	return tf_fail(EROFS, "receive/%s: this mount has no receive target (mount a live pool, "
-		       "or pass -o receive_dir=DIR)", lv);
+	return tf_fail(EROFS,
+		       "receive/%s: this mount has no receive target (mount a live pool, "
+		       "or pass -o receive_dir=DIR)",
+		       lv);
 }
 
 /* Starts a receive in slot i (reserved by the caller under the lock). */
@@ -327,7 +330,8 @@ int tf_recvdir_rename(struct tf_fs *fs, const char *from, const char *to)
 	else if (t->s[i].r)
 		rc = tf_fail(EBUSY, "receive/%s: still being written", from);
 	else if (strcmp(a, b) != 0)
-		rc = tf_fail(EXDEV, "receive/%s was applied to %s; it cannot become %s", from, a, b);
+		rc =
+		    tf_fail(EXDEV, "receive/%s was applied to %s; it cannot become %s", from, a, b);
 	else
 		memset(&t->s[i], 0, sizeof(t->s[i])); /* applied already: nothing left to do */
 	pthread_mutex_unlock(&t->lock);

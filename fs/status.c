@@ -1,10 +1,10 @@
 /* status.c — .thinfs/status: the pool and index state as one JSON object. */
-#include "fs.h"
 #include "files.h"
+#include "fs.h"
 
-#include "core/err.h"
-#include "core/pool.h"
-#include "core/strbuf.h"
+#include "core/base/err.h"
+#include "core/base/strbuf.h"
+#include "core/pool/pool.h"
 #include "index/index.h"
 
 #include <errno.h>
@@ -35,22 +35,21 @@ int tf_status_render(struct tf_fs *fs, char **out, size_t *len)
 	tf_sb_printf(&sb, ",\n  \"kind\": \"%s\",\n  \"identity\": ",
 		     tf_pool_kind(fs->pool) == TF_POOL_LIVE ? "live" : "image");
 	tf_sb_json_str(&sb, ip.identity);
-	tf_sb_printf(&sb,
-		     ",\n  \"transaction_id\": %" PRIu64 ",\n  \"chunk_bytes\": %" PRIu64
-		     ",\n  \"data\": {\"total_bytes\": %" PRIu64 ", \"used_bytes\": %" PRIu64 "}"
-		     ",\n  \"metadata\": {\"total_bytes\": %" PRIu64 ", \"used_bytes\": %" PRIu64 "}",
-		     ip.transaction_id, chunk, ip.data_nr_blocks * chunk,
-		     ip.data_nr_allocated * chunk, ip.metadata_nr_blocks * 4096,
-		     ip.metadata_nr_allocated * 4096);
+	tf_sb_printf(
+	    &sb,
+	    ",\n  \"transaction_id\": %" PRIu64 ",\n  \"chunk_bytes\": %" PRIu64
+	    ",\n  \"data\": {\"total_bytes\": %" PRIu64 ", \"used_bytes\": %" PRIu64 "}"
+	    ",\n  \"metadata\": {\"total_bytes\": %" PRIu64 ", \"used_bytes\": %" PRIu64 "}",
+	    ip.transaction_id, chunk, ip.data_nr_blocks * chunk, ip.data_nr_allocated * chunk,
+	    ip.metadata_nr_blocks * 4096, ip.metadata_nr_allocated * 4096);
 	tf_sb_printf(&sb, ",\n  \"index\": {\"path\": ");
 	tf_sb_json_str(&sb, fs->index_path);
-	tf_sb_printf(&sb,
-		     ", \"built_at\": %" PRId64 ", \"checked_at\": %" PRId64
-		     ", \"age_seconds\": %" PRId64 ", \"refreshes\": %" PRIu64
-		     ", \"refresh_errors\": %" PRIu64 ", \"last_error\": ",
-		     ip.built_at, ip.checked_at, now - ip.built_at,
-		     (uint64_t)atomic_load(&fs->refreshes),
-		     (uint64_t)atomic_load(&fs->refresh_errors));
+	tf_sb_printf(
+	    &sb,
+	    ", \"built_at\": %" PRId64 ", \"checked_at\": %" PRId64 ", \"age_seconds\": %" PRId64
+	    ", \"refreshes\": %" PRIu64 ", \"refresh_errors\": %" PRIu64 ", \"last_error\": ",
+	    ip.built_at, ip.checked_at, now - ip.built_at, (uint64_t)atomic_load(&fs->refreshes),
+	    (uint64_t)atomic_load(&fs->refresh_errors));
 	tf_sb_json_str(&sb, fs->last_refresh_error[0] ? fs->last_refresh_error : NULL);
 	tf_sb_printf(&sb, "},\n  \"volumes\": %zu,\n  \"files\": ", t ? t->n : 0);
 	tf_files_status(fs, &sb);

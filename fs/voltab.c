@@ -8,8 +8,8 @@
  */
 #include "fs.h"
 
-#include "core/err.h"
-#include "core/pool.h"
+#include "core/base/err.h"
+#include "core/pool/pool.h"
 #include "index/extmap.h"
 #include "index/index.h"
 
@@ -185,7 +185,8 @@ int tf_fs_reload(struct tf_fs *fs)
 	for (size_t i = 0; i < n; i++) {
 		struct tf_vol *v = vol_reuse(old, &devs[i]);
 		if (!v)
-			v = vol_new(&devs[i], (uint64_t)pool.chunk_sectors * 512, pool.transaction_id);
+			v = vol_new(&devs[i], (uint64_t)pool.chunk_sectors * 512,
+				    pool.transaction_id);
 		if (!v) {
 			tf_voltab_put(old);
 			t->n = i;
@@ -229,8 +230,11 @@ int tf_vol_load_runs(struct tf_fs *fs, struct tf_vol *v)
 
 static struct tf_extmap vol_map(const struct tf_vol *v)
 {
-	return (struct tf_extmap){.thin_id = v->thin_id, .name = v->name, .runs = v->runs,
-				  .nruns = v->nruns, .chunk_bytes = v->chunk_bytes,
+	return (struct tf_extmap){.thin_id = v->thin_id,
+				  .name = v->name,
+				  .runs = v->runs,
+				  .nruns = v->nruns,
+				  .chunk_bytes = v->chunk_bytes,
 				  .size_bytes = v->size_bytes};
 }
 

@@ -7,8 +7,8 @@
 #include "fs.h"
 #include "ino.h"
 
-#include "core/err.h"
-#include "core/pool.h"
+#include "core/base/err.h"
+#include "core/pool/pool.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -68,7 +68,10 @@ int tf_volumes_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 	tf_voltab_put(t);
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
 		tf_vol_put(v);
-		return tf_fail(EROFS, "volumes/%s: volumes are read-only (write a delta stream into receive/ instead)", v->name);
+		return tf_fail(EROFS,
+			       "volumes/%s: volumes are read-only (write a delta stream into "
+			       "receive/ instead)",
+			       v->name);
 	}
 	rc = tf_vol_load_runs(fs, v);
 	if (rc < 0) {
@@ -90,8 +93,7 @@ ssize_t tf_volumes_read(struct tf_fs *fs, struct fuse_file_info *fi, char *buf, 
 	return tf_vol_read(fs, v, buf, size, (uint64_t)off);
 }
 
-int tf_volumes_lseek(struct tf_fs *fs, struct fuse_file_info *fi, off_t off, int whence,
-		     off_t *res)
+int tf_volumes_lseek(struct tf_fs *fs, struct fuse_file_info *fi, off_t off, int whence, off_t *res)
 {
 	struct tf_vol *v = (struct tf_vol *)(uintptr_t)fi->fh;
 	uint64_t r;

@@ -7,8 +7,8 @@
  */
 #include "index_internal.h"
 
-#include "core/err.h"
-#include "core/pool.h"
+#include "core/base/err.h"
+#include "core/pool/pool.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -67,9 +67,11 @@ static int load_old(struct tf_index *ix, struct old_dev **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = tf_sql_prepare(ix, "SELECT thin_id, mapping_root, mapped_blocks, "
-				     "dev_transaction_id, dev_creation_time, dev_snapshotted_time "
-				     "FROM devices ORDER BY thin_id", &st)) < 0)
+	if ((rc = tf_sql_prepare(ix,
+				 "SELECT thin_id, mapping_root, mapped_blocks, "
+				 "dev_transaction_id, dev_creation_time, dev_snapshotted_time "
+				 "FROM devices ORDER BY thin_id",
+				 &st)) < 0)
 		return rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (*n == cap) {
@@ -82,12 +84,12 @@ static int load_old(struct tf_index *ix, struct old_dev **out, size_t *n)
 			*out = p;
 		}
 		(*out)[*n] = (struct old_dev){
-			.thin_id = (uint32_t)sqlite3_column_int64(st, 0),
-			.root = (uint64_t)sqlite3_column_int64(st, 1),
-			.mapped_blocks = (uint64_t)sqlite3_column_int64(st, 2),
-			.transaction_id = (uint64_t)sqlite3_column_int64(st, 3),
-			.ctime = (uint32_t)sqlite3_column_int64(st, 4),
-			.stime = (uint32_t)sqlite3_column_int64(st, 5),
+		    .thin_id = (uint32_t)sqlite3_column_int64(st, 0),
+		    .root = (uint64_t)sqlite3_column_int64(st, 1),
+		    .mapped_blocks = (uint64_t)sqlite3_column_int64(st, 2),
+		    .transaction_id = (uint64_t)sqlite3_column_int64(st, 3),
+		    .ctime = (uint32_t)sqlite3_column_int64(st, 4),
+		    .stime = (uint32_t)sqlite3_column_int64(st, 5),
 		};
 		(*n)++;
 	}
@@ -184,15 +186,17 @@ static int write_pool(struct tf_index *ix, struct tf_pool *p, const struct tf_th
 	int64_t now = (int64_t)time(NULL);
 	int rc;
 
-	if ((rc = tf_sql_prepare(ix, "INSERT INTO pool (id, identity, source, chunk_sectors, "
-				     "transaction_id, data_nr_blocks, data_nr_allocated, "
-				     "metadata_nr_blocks, metadata_nr_allocated, built_at, checked_at) "
-				     "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) "
-				     "ON CONFLICT(id) DO UPDATE SET source = ?2, transaction_id = ?4, "
-				     "data_nr_blocks = ?5, data_nr_allocated = ?6, "
-				     "metadata_nr_blocks = ?7, metadata_nr_allocated = ?8, "
-				     "built_at = CASE WHEN ?10 THEN ?9 ELSE built_at END, "
-				     "checked_at = ?9", &st)) < 0)
+	if ((rc = tf_sql_prepare(ix,
+				 "INSERT INTO pool (id, identity, source, chunk_sectors, "
+				 "transaction_id, data_nr_blocks, data_nr_allocated, "
+				 "metadata_nr_blocks, metadata_nr_allocated, built_at, checked_at) "
+				 "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) "
+				 "ON CONFLICT(id) DO UPDATE SET source = ?2, transaction_id = ?4, "
+				 "data_nr_blocks = ?5, data_nr_allocated = ?6, "
+				 "metadata_nr_blocks = ?7, metadata_nr_allocated = ?8, "
+				 "built_at = CASE WHEN ?10 THEN ?9 ELSE built_at END, "
+				 "checked_at = ?9",
+				 &st)) < 0)
 		return rc;
 	sqlite3_bind_text(st, 1, tf_pool_identity(p), -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, tf_pool_source(p), -1, SQLITE_TRANSIENT);
@@ -227,22 +231,27 @@ static int refresh_in_txn(struct tf_index *ix, struct tf_pool *p, struct tf_thin
 		goto out;
 	stats->rebuilt = cleared;
 	changed = cleared || nold != ndev;
-	if ((rc = tf_sql_prepare(ix, "INSERT INTO extents VALUES (?1, ?2, ?3, ?4, ?5)", &ins)) < 0 ||
+	if ((rc = tf_sql_prepare(ix, "INSERT INTO extents VALUES (?1, ?2, ?3, ?4, ?5)", &ins)) <
+		0 ||
 	    (rc = tf_sql_prepare(ix, "DELETE FROM extents WHERE dev = ?1", &del)) < 0 ||
 	    (rc = tf_sql_prepare(ix, "DELETE FROM devices WHERE thin_id = ?1", &gone)) < 0 ||
-	    (rc = tf_sql_prepare(ix, "UPDATE devices SET mapped_chunks = ?2, size_bytes = "
-				     "CASE WHEN ?3 THEN size_bytes ELSE ?4 END WHERE thin_id = ?1",
+	    (rc = tf_sql_prepare(ix,
+				 "UPDATE devices SET mapped_chunks = ?2, size_bytes = "
+				 "CASE WHEN ?3 THEN size_bytes ELSE ?4 END WHERE thin_id = ?1",
 				 &cnt)) < 0 ||
-	    (rc = tf_sql_prepare(ix, "INSERT INTO devices (thin_id, name, lv_id, origin, size_bytes, "
-				     "creation_time, mapped_blocks, dev_transaction_id, "
-				     "dev_creation_time, dev_snapshotted_time, mapping_root) "
-				     "VALUES (?1, ?2, ?3, ?4, coalesce(?5, 0), ?6, ?7, ?8, ?9, ?10, ?11) "
-				     "ON CONFLICT(thin_id) DO UPDATE SET name = ?2, lv_id = ?3, "
-				     "origin = ?4, size_bytes = coalesce(?5, size_bytes), "
-				     "creation_time = ?6, "
-				     "mapped_blocks = ?7, dev_transaction_id = ?8, "
-				     "dev_creation_time = ?9, dev_snapshotted_time = ?10, "
-				     "mapping_root = ?11", &upd)) < 0)
+	    (rc = tf_sql_prepare(
+		 ix,
+		 "INSERT INTO devices (thin_id, name, lv_id, origin, size_bytes, "
+		 "creation_time, mapped_blocks, dev_transaction_id, "
+		 "dev_creation_time, dev_snapshotted_time, mapping_root) "
+		 "VALUES (?1, ?2, ?3, ?4, coalesce(?5, 0), ?6, ?7, ?8, ?9, ?10, ?11) "
+		 "ON CONFLICT(thin_id) DO UPDATE SET name = ?2, lv_id = ?3, "
+		 "origin = ?4, size_bytes = coalesce(?5, size_bytes), "
+		 "creation_time = ?6, "
+		 "mapped_blocks = ?7, dev_transaction_id = ?8, "
+		 "dev_creation_time = ?9, dev_snapshotted_time = ?10, "
+		 "mapping_root = ?11",
+		 &upd)) < 0)
 		goto out;
 	/* Devices that are gone. */
 	for (size_t i = 0, j = 0; i < nold; i++) {
@@ -254,7 +263,8 @@ static int refresh_in_txn(struct tf_index *ix, struct tf_pool *p, struct tf_thin
 		sqlite3_bind_int64(del, 1, old[i].thin_id);
 		sqlite3_bind_int64(gone, 1, old[i].thin_id);
 		rc = sqlite3_step(del) == SQLITE_DONE && sqlite3_step(gone) == SQLITE_DONE
-			     ? 0 : tf_sql_fail(ix, SQLITE_ERROR, "removing a device");
+			 ? 0
+			 : tf_sql_fail(ix, SQLITE_ERROR, "removing a device");
 		sqlite3_reset(del);
 		sqlite3_reset(gone);
 		if (rc < 0)

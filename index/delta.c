@@ -4,8 +4,8 @@
 #include "extmap.h"
 #include "index.h"
 
-#include "core/err.h"
-#include "core/pool.h"
+#include "core/base/err.h"
+#include "core/pool/pool.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -28,8 +28,9 @@ static int delta_read_volume(void *ctx, void *buf, size_t len, uint64_t voff)
 
 	if (n < 0)
 		return (int)n;
-	return (size_t)n == len ? 0 : tf_fail(EIO, "volume %s: short read at %llu", d->name,
-					      (unsigned long long)voff);
+	return (size_t)n == len ? 0
+				: tf_fail(EIO, "volume %s: short read at %llu", d->name,
+					  (unsigned long long)voff);
 }
 
 static const struct tf_ix_dev *find(const struct tf_ix_dev *devs, size_t n, uint32_t id)
@@ -47,13 +48,13 @@ static int full_records(struct tf_delta *d, struct tf_stream_recs *recs)
 	int rc = 0;
 
 	for (size_t i = 0; rc == 0 && i < d->map.nruns; i++)
-		rc = tf_stream_recs_add(recs, TF_REC_DATA, d->runs[i].vbegin * cb, d->runs[i].len * cb,
-					d->map.size_bytes);
+		rc = tf_stream_recs_add(recs, TF_REC_DATA, d->runs[i].vbegin * cb,
+					d->runs[i].len * cb, d->map.size_bytes);
 	return rc;
 }
 
-static int incremental_records(struct tf_delta *d, struct tf_index *ix, uint32_t base,
-			       uint32_t lv, struct tf_stream_recs *recs)
+static int incremental_records(struct tf_delta *d, struct tf_index *ix, uint32_t base, uint32_t lv,
+			       struct tf_stream_recs *recs)
 {
 	const uint64_t cb = d->map.chunk_bytes;
 	struct tf_ix_change *ch;
@@ -61,8 +62,9 @@ static int incremental_records(struct tf_delta *d, struct tf_index *ix, uint32_t
 	int rc = tf_index_diff(ix, d->pool, base, lv, &ch, &n, NULL);
 
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = tf_stream_recs_add(recs, ch[i].kind == TF_DIFF_LEFT_ONLY ? TF_REC_ZERO : TF_REC_DATA,
-					ch[i].run.vbegin * cb, ch[i].run.len * cb, d->map.size_bytes);
+		rc = tf_stream_recs_add(
+		    recs, ch[i].kind == TF_DIFF_LEFT_ONLY ? TF_REC_ZERO : TF_REC_DATA,
+		    ch[i].run.vbegin * cb, ch[i].run.len * cb, d->map.size_bytes);
 	if (rc == 0)
 		free(ch);
 	return rc;
@@ -89,15 +91,17 @@ int tf_delta_open(struct tf_index *ix, struct tf_pool *p, uint32_t lv_id, uint32
 	lv = find(devs, ndev, lv_id);
 	base = base_id == TF_STREAM_NO_BASE ? NULL : find(devs, ndev, base_id);
 	if (!lv || (base_id != TF_STREAM_NO_BASE && !base)) {
-		rc = tf_fail(ENOENT, "delta: no thin device %u in the index",
-			     lv ? base_id : lv_id);
+		rc = tf_fail(ENOENT, "delta: no thin device %u in the index", lv ? base_id : lv_id);
 		goto out;
 	}
 	snprintf(d->name, sizeof(d->name), "%s", lv->name);
 	if ((rc = tf_index_extents(ix, lv_id, &d->runs, &d->map.nruns)) < 0)
 		goto out;
-	d->map = (struct tf_extmap){.thin_id = lv_id, .name = d->name, .runs = d->runs,
-				    .nruns = d->map.nruns, .chunk_bytes = (uint64_t)ip.chunk_sectors * 512,
+	d->map = (struct tf_extmap){.thin_id = lv_id,
+				    .name = d->name,
+				    .runs = d->runs,
+				    .nruns = d->map.nruns,
+				    .chunk_bytes = (uint64_t)ip.chunk_sectors * 512,
 				    .size_bytes = lv->size_bytes};
 	h.incremental = base != NULL;
 	h.chunk_bytes = d->map.chunk_bytes;
@@ -112,7 +116,8 @@ int tf_delta_open(struct tf_index *ix, struct tf_pool *p, uint32_t lv_id, uint32
 			goto out;
 		h.base_thin_id = base_id;
 		snprintf(h.base_uuid, sizeof(h.base_uuid), "%s", base->lv_id);
-		tf_stream_fingerprint(ip.identity, base_id, base->lv_id, base_runs, nbase, h.base_fp);
+		tf_stream_fingerprint(ip.identity, base_id, base->lv_id, base_runs, nbase,
+				      h.base_fp);
 		rc = incremental_records(d, ix, base_id, lv_id, &recs);
 	} else {
 		rc = full_records(d, &recs);

@@ -1,12 +1,12 @@
 /* delta.h — the sender: a delta stream of one device, full or from a base,
- * planned from the index and read on demand (see core/stream.h). */
+ * planned from the index and read on demand (see core/stream/stream.h). */
 #ifndef THINFS_DELTA_H
 #define THINFS_DELTA_H
 
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "core/stream.h"
+#include "core/stream/stream.h"
 
 struct tf_index;
 struct tf_pool;

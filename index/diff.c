@@ -3,8 +3,8 @@
  * index's transaction so a caller never mixes two states of the pool. */
 #include "index_internal.h"
 
-#include "core/err.h"
-#include "core/pool.h"
+#include "core/base/err.h"
+#include "core/pool/pool.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -20,7 +20,8 @@ static int collect_change(void *arg, enum tf_diff_kind kind, const struct tf_thi
 	struct collect *c = arg;
 
 	if (c->n == c->cap) {
-		struct tf_ix_change *p = realloc(c->v, (c->cap = c->cap ? 2 * c->cap : 64) * sizeof(*p));
+		struct tf_ix_change *p =
+		    realloc(c->v, (c->cap = c->cap ? 2 * c->cap : 64) * sizeof(*p));
 		if (!p)
 			return tf_fail(ENOMEM, "diff: out of memory");
 		c->v = p;
@@ -46,8 +47,10 @@ int tf_index_diff(struct tf_index *ix, struct tf_pool *p, uint32_t base_id, uint
 		return rc;
 	tid = tf_thin_info(view)->transaction_id;
 	if (tid != ip.transaction_id)
-		rc = tf_fail(ESTALE, "index %s: built at pool transaction %" PRIu64 " but the pool is "
-			     "at %" PRIu64 "; refresh it", ix->path, ip.transaction_id, tid);
+		rc = tf_fail(ESTALE,
+			     "index %s: built at pool transaction %" PRIu64 " but the pool is "
+			     "at %" PRIu64 "; refresh it",
+			     ix->path, ip.transaction_id, tid);
 	else
 		rc = tf_thin_diff(view, base_id, lv_id, collect_change, &c, st);
 	tf_pool_meta_end(p, view);

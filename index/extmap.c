@@ -1,8 +1,8 @@
 /* extmap.c — the chunk-map cursor behind volume reads and seeks. */
 #include "extmap.h"
 
-#include "core/err.h"
-#include "core/pool.h"
+#include "core/base/err.h"
+#include "core/pool/pool.h"
 
 #include <errno.h>
 #include <string.h>
@@ -48,7 +48,8 @@ ssize_t tf_extmap_read(const struct tf_extmap *m, struct tf_pool *p, void *buf, 
 			memset(o, 0, (size_t)n);
 		} else {
 			n = (re < end ? re : end) - off;
-			rc = tf_pool_read(p, m->thin_id, o, (size_t)n, off, r->dbegin * cb + (off - rb));
+			rc = tf_pool_read(p, m->thin_id, o, (size_t)n, off,
+					  r->dbegin * cb + (off - rb));
 			if (rc < 0)
 				return tf_fail_ctx(rc, "volume %s: ", m->name);
 			i++;

@@ -8,13 +8,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "core/thin_meta.h"
+#include "core/thin/thin_meta.h"
 
 struct tf_pool;
 
 struct tf_extmap {
 	uint32_t thin_id;
-	const char *name; /* for messages */
+	const char *name;		/* for messages */
 	const struct tf_thin_run *runs; /* ascending */
 	size_t nruns;
 	uint64_t chunk_bytes;

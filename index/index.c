@@ -3,7 +3,7 @@
  * is a cache, and a user should not have to find and delete it by hand. */
 #include "index_internal.h"
 
-#include "core/err.h"
+#include "core/base/err.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -37,8 +37,12 @@ int tf_index_default_path(const char *identity, char *buf, size_t len)
 		return tf_fail(ENAMETOOLONG, "index: path too long");
 	o = (size_t)n;
 	for (const char *c = identity; *c && o + 4 < len; c++)
-		buf[o++] = (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.",
-				   *c) && *c) ? *c : '_';
+		buf[o++] =
+		    (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.",
+			    *c) &&
+		     *c)
+			? *c
+			: '_';
 	if (o + 4 >= len)
 		return tf_fail(ENAMETOOLONG, "index: path too long");
 	strcpy(buf + o, ".db");

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/thin_meta.h"
+#include "core/thin/thin_meta.h"
 
 struct tf_pool;
 struct tf_index;
@@ -24,7 +24,7 @@ struct tf_ix_pool {
 	uint64_t transaction_id;
 	uint64_t data_nr_blocks, data_nr_allocated;
 	uint64_t metadata_nr_blocks, metadata_nr_allocated;
-	int64_t built_at; /* unix time of the last refresh that changed anything */
+	int64_t built_at;   /* unix time of the last refresh that changed anything */
 	int64_t checked_at; /* unix time of the last refresh */
 };
 
@@ -37,7 +37,7 @@ struct tf_ix_dev {
 	int64_t creation_time;
 	uint64_t mapped_chunks;
 	uint64_t exclusive_chunks; /* data chunks no other device maps */
-	uint64_t shared_chunks;    /* mapped_chunks - exclusive_chunks */
+	uint64_t shared_chunks;	   /* mapped_chunks - exclusive_chunks */
 	uint64_t mapping_root;
 };
 
@@ -72,8 +72,7 @@ int tf_index_devices(struct tf_index *ix, struct tf_ix_dev **devs, size_t *n);
 void tf_index_devices_free(struct tf_ix_dev *devs, size_t n);
 
 /* All runs of one device in ascending vbegin (malloc'd); -ENOENT if unknown. */
-int tf_index_extents(struct tf_index *ix, uint32_t thin_id, struct tf_thin_run **runs,
-		     size_t *n);
+int tf_index_extents(struct tf_index *ix, uint32_t thin_id, struct tf_thin_run **runs, size_t *n);
 
 struct tf_ix_change {
 	enum tf_diff_kind kind;

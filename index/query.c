@@ -2,7 +2,7 @@
  * devices, and one device's chunk map. */
 #include "index_internal.h"
 
-#include "core/err.h"
+#include "core/base/err.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,9 +15,11 @@ int tf_index_pool(struct tf_index *ix, struct tf_ix_pool *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = tf_sql_prepare(ix, "SELECT identity, source, chunk_sectors, transaction_id, "
-				     "data_nr_blocks, data_nr_allocated, metadata_nr_blocks, "
-				     "metadata_nr_allocated, built_at, checked_at FROM pool", &st)) < 0)
+	if ((rc = tf_sql_prepare(ix,
+				 "SELECT identity, source, chunk_sectors, transaction_id, "
+				 "data_nr_blocks, data_nr_allocated, metadata_nr_blocks, "
+				 "metadata_nr_allocated, built_at, checked_at FROM pool",
+				 &st)) < 0)
 		return rc;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -68,15 +70,18 @@ int tf_index_devices(struct tf_index *ix, struct tf_ix_dev **devs, size_t *n)
 
 	*devs = NULL;
 	*n = 0;
-	if ((rc = tf_sql_prepare(ix, "SELECT thin_id, name, lv_id, origin, size_bytes, "
-				     "creation_time, mapped_chunks, exclusive_chunks, shared_chunks, "
-				     "mapping_root FROM devices ORDER BY name", &st)) < 0)
+	if ((rc = tf_sql_prepare(ix,
+				 "SELECT thin_id, name, lv_id, origin, size_bytes, "
+				 "creation_time, mapped_chunks, exclusive_chunks, shared_chunks, "
+				 "mapping_root FROM devices ORDER BY name",
+				 &st)) < 0)
 		return rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct tf_ix_dev *d;
 
 		if (*n == cap) {
-			struct tf_ix_dev *p = realloc(*devs, (cap = cap ? 2 * cap : 16) * sizeof(*p));
+			struct tf_ix_dev *p =
+			    realloc(*devs, (cap = cap ? 2 * cap : 16) * sizeof(*p));
 			if (!p) {
 				rc = SQLITE_NOMEM;
 				break;
@@ -126,13 +131,16 @@ int tf_index_extents(struct tf_index *ix, uint32_t thin_id, struct tf_thin_run *
 		return tf_fail(ENOENT, "index %s: no thin device %u", ix->path, thin_id);
 	if (rc != SQLITE_ROW)
 		return tf_sql_fail(ix, rc, "looking up a device");
-	if ((rc = tf_sql_prepare(ix, "SELECT vbegin, dbegin, len, time FROM extents "
-				     "WHERE dev = ?1 ORDER BY vbegin", &st)) < 0)
+	if ((rc = tf_sql_prepare(ix,
+				 "SELECT vbegin, dbegin, len, time FROM extents "
+				 "WHERE dev = ?1 ORDER BY vbegin",
+				 &st)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, thin_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (*n == cap) {
-			struct tf_thin_run *p = realloc(*runs, (cap = cap ? 2 * cap : 256) * sizeof(*p));
+			struct tf_thin_run *p =
+			    realloc(*runs, (cap = cap ? 2 * cap : 256) * sizeof(*p));
 			if (!p) {
 				rc = SQLITE_NOMEM;
 				break;
@@ -140,10 +148,10 @@ int tf_index_extents(struct tf_index *ix, uint32_t thin_id, struct tf_thin_run *
 			*runs = p;
 		}
 		(*runs)[(*n)++] = (struct tf_thin_run){
-			.vbegin = (uint64_t)sqlite3_column_int64(st, 0),
-			.dbegin = (uint64_t)sqlite3_column_int64(st, 1),
-			.len = (uint64_t)sqlite3_column_int64(st, 2),
-			.time = (uint32_t)sqlite3_column_int64(st, 3),
+		    .vbegin = (uint64_t)sqlite3_column_int64(st, 0),
+		    .dbegin = (uint64_t)sqlite3_column_int64(st, 1),
+		    .len = (uint64_t)sqlite3_column_int64(st, 2),
+		    .time = (uint32_t)sqlite3_column_int64(st, 3),
 		};
 	}
 	sqlite3_finalize(st);

@@ -20,29 +20,29 @@
  */
 #include "index_internal.h"
 
-#include "core/err.h"
+#include "core/base/err.h"
 
 #include <errno.h>
 
 #define SCHEMA_VERSION 1
 
 static const char schema_sql[] =
-	"CREATE TABLE IF NOT EXISTS pool ("
-	" id INTEGER PRIMARY KEY CHECK (id = 1), identity TEXT NOT NULL, source TEXT NOT NULL,"
-	" chunk_sectors INTEGER NOT NULL, transaction_id INTEGER NOT NULL,"
-	" data_nr_blocks INTEGER, data_nr_allocated INTEGER,"
-	" metadata_nr_blocks INTEGER, metadata_nr_allocated INTEGER,"
-	" built_at INTEGER, checked_at INTEGER);"
-	"CREATE TABLE IF NOT EXISTS devices ("
-	" thin_id INTEGER PRIMARY KEY, name TEXT NOT NULL, lv_id TEXT NOT NULL, origin TEXT,"
-	" size_bytes INTEGER NOT NULL, creation_time INTEGER NOT NULL,"
-	" mapped_blocks INTEGER NOT NULL, dev_transaction_id INTEGER NOT NULL,"
-	" dev_creation_time INTEGER NOT NULL, dev_snapshotted_time INTEGER NOT NULL,"
-	" mapping_root INTEGER NOT NULL, mapped_chunks INTEGER NOT NULL DEFAULT 0,"
-	" exclusive_chunks INTEGER NOT NULL DEFAULT 0, shared_chunks INTEGER NOT NULL DEFAULT 0);"
-	"CREATE TABLE IF NOT EXISTS extents ("
-	" dev INTEGER NOT NULL, vbegin INTEGER NOT NULL, dbegin INTEGER NOT NULL,"
-	" len INTEGER NOT NULL, time INTEGER NOT NULL, PRIMARY KEY (dev, vbegin)) WITHOUT ROWID;";
+    "CREATE TABLE IF NOT EXISTS pool ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1), identity TEXT NOT NULL, source TEXT NOT NULL,"
+    " chunk_sectors INTEGER NOT NULL, transaction_id INTEGER NOT NULL,"
+    " data_nr_blocks INTEGER, data_nr_allocated INTEGER,"
+    " metadata_nr_blocks INTEGER, metadata_nr_allocated INTEGER,"
+    " built_at INTEGER, checked_at INTEGER);"
+    "CREATE TABLE IF NOT EXISTS devices ("
+    " thin_id INTEGER PRIMARY KEY, name TEXT NOT NULL, lv_id TEXT NOT NULL, origin TEXT,"
+    " size_bytes INTEGER NOT NULL, creation_time INTEGER NOT NULL,"
+    " mapped_blocks INTEGER NOT NULL, dev_transaction_id INTEGER NOT NULL,"
+    " dev_creation_time INTEGER NOT NULL, dev_snapshotted_time INTEGER NOT NULL,"
+    " mapping_root INTEGER NOT NULL, mapped_chunks INTEGER NOT NULL DEFAULT 0,"
+    " exclusive_chunks INTEGER NOT NULL DEFAULT 0, shared_chunks INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS extents ("
+    " dev INTEGER NOT NULL, vbegin INTEGER NOT NULL, dbegin INTEGER NOT NULL,"
+    " len INTEGER NOT NULL, time INTEGER NOT NULL, PRIMARY KEY (dev, vbegin)) WITHOUT ROWID;";
 
 static int user_version(struct tf_index *ix, int *v)
 {
@@ -67,8 +67,10 @@ int tf_schema_init(struct tf_index *ix)
 	if ((rc = user_version(ix, &v)) < 0)
 		return rc;
 	if (v != 0 && v != SCHEMA_VERSION &&
-	    (rc = tf_sql_exec(ix, "DROP TABLE IF EXISTS extents; DROP TABLE IF EXISTS devices;"
-				  " DROP TABLE IF EXISTS pool;", "dropping an old schema")) < 0)
+	    (rc = tf_sql_exec(ix,
+			      "DROP TABLE IF EXISTS extents; DROP TABLE IF EXISTS devices;"
+			      " DROP TABLE IF EXISTS pool;",
+			      "dropping an old schema")) < 0)
 		return rc;
 	if ((rc = tf_sql_exec(ix, schema_sql, "creating the schema")) < 0)
 		return rc;

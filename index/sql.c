@@ -1,7 +1,7 @@
 /* sql.c — SQLite result codes to -errno with a message, and small helpers. */
 #include "index_internal.h"
 
-#include "core/err.h"
+#include "core/base/err.h"
 
 #include <errno.h>
 

@@ -9,7 +9,7 @@
  */
 #include "index_internal.h"
 
-#include "core/err.h"
+#include "core/base/err.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -128,7 +128,8 @@ static int load_devs(struct tf_index *ix, struct dev_count **out, size_t *n)
 		return rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (*n == cap) {
-			struct dev_count *p = realloc(*out, (cap = cap ? 2 * cap : 64) * sizeof(*p));
+			struct dev_count *p =
+			    realloc(*out, (cap = cap ? 2 * cap : 64) * sizeof(*p));
 			if (!p) {
 				sqlite3_finalize(st);
 				free(*out);
@@ -169,8 +170,10 @@ int tf_usage_update(struct tf_index *ix)
 		depth += e[i].delta;
 		devsum += e[i].delta > 0 ? e[i].dev : -(uint64_t)e[i].dev;
 	}
-	if ((rc = tf_sql_prepare(ix, "UPDATE devices SET exclusive_chunks = ?2, "
-				     "shared_chunks = mapped_chunks - ?2 WHERE thin_id = ?1", &up)) < 0)
+	if ((rc = tf_sql_prepare(ix,
+				 "UPDATE devices SET exclusive_chunks = ?2, "
+				 "shared_chunks = mapped_chunks - ?2 WHERE thin_id = ?1",
+				 &up)) < 0)
 		goto out;
 	for (size_t i = 0; i < nd; i++) {
 		sqlite3_bind_int64(up, 1, devs[i].dev);

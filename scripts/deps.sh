@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
 	# build
-	build-essential meson ninja-build pkg-config clang
+	build-essential meson ninja-build pkg-config clang clang-format
 	libfuse3-dev libdevmapper-dev libext2fs-dev libsqlite3-dev libcmocka-dev
 	# run
 	fuse3

@@ -48,6 +48,7 @@ meson_suite() {
 	return "$rc"
 }
 
+part "source formatting (clang-format)" scripts/format-check.sh
 part "build" scripts/build.sh
 part "tests (normal build)" meson_suite build
 part "build (ASan+UBSan)" scripts/build.sh --asan

@@ -2,9 +2,9 @@
  * reporting, opening a pool with its index. */
 #include "cli.h"
 
-#include "core/err.h"
-#include "core/path.h"
-#include "core/pool.h"
+#include "core/base/err.h"
+#include "core/base/path.h"
+#include "core/pool/pool.h"
 #include "index/index.h"
 
 #include <errno.h>

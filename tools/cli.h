@@ -29,7 +29,7 @@ struct tf_cmd {
 int tf_cli_fail(const struct tf_cmd *cmd);
 /* Prints "thinfs CMD: <msg>" and the --help hint; returns TF_EXIT_USAGE. */
 int tf_cli_usage(const struct tf_cmd *cmd, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Parses the options shared by the commands: --help, --json, --index PATH,
  * --rebuild.  Positional arguments are left in pos[] (at most npos_max).
@@ -59,6 +59,6 @@ int tf_cli_find_dev(const struct tf_ix_dev *devs, size_t n, const char *name, co
 void tf_cli_human(uint64_t bytes, char *buf, size_t len);
 
 extern const struct tf_cmd tf_cmd_ls, tf_cmd_diff, tf_cmd_index, tf_cmd_mount, tf_cmd_umount,
-	tf_cmd_send, tf_cmd_receive;
+    tf_cmd_send, tf_cmd_receive;
 
 #endif

@@ -2,7 +2,7 @@
  * between two thin devices, from a walk that skips shared subtrees. */
 #include "cli.h"
 
-#include "core/err.h"
+#include "core/base/err.h"
 #include "diff_files.h"
 #include "index/index.h"
 
@@ -100,21 +100,21 @@ out:
 }
 
 const struct tf_cmd tf_cmd_diff = {
-	.name = "diff",
-	.summary = "byte ranges that differ between two thin devices",
-	.usage = "Usage: thinfs diff SOURCE BASE LV [--files] [--json] [--stats] [--index PATH]\n"
-		 "\n"
-		 "Prints the byte ranges of LV whose chunk mapping differs from BASE\n"
-		 "(mapped in only one of them, or to different data chunks), sorted and\n"
-		 "coalesced, one 'OFFSET LENGTH' per line.  BASE and LV are LV names or\n"
-		 "'#<thin id>'.  The walk skips every metadata subtree the two share, so\n"
-		 "its cost follows what changed, not what is mapped.\n"
-		 "\n"
-		 "  --files    list the files added (+), removed (-) and modified (M) in\n"
-		 "             the ext2/3/4 filesystems of the two volumes (whole-LV or in\n"
-		 "             partitions, as pN/...), found from the changed chunks\n"
-		 "  --json     an array of {\"offset\": N, \"length\": N} (with --files:\n"
-		 "             {\"change\": \"added|removed|modified\", \"path\": P})\n"
-		 "  --stats    print the number of metadata nodes read on stderr\n",
-	.run = diff_run,
+    .name = "diff",
+    .summary = "byte ranges that differ between two thin devices",
+    .usage = "Usage: thinfs diff SOURCE BASE LV [--files] [--json] [--stats] [--index PATH]\n"
+	     "\n"
+	     "Prints the byte ranges of LV whose chunk mapping differs from BASE\n"
+	     "(mapped in only one of them, or to different data chunks), sorted and\n"
+	     "coalesced, one 'OFFSET LENGTH' per line.  BASE and LV are LV names or\n"
+	     "'#<thin id>'.  The walk skips every metadata subtree the two share, so\n"
+	     "its cost follows what changed, not what is mapped.\n"
+	     "\n"
+	     "  --files    list the files added (+), removed (-) and modified (M) in\n"
+	     "             the ext2/3/4 filesystems of the two volumes (whole-LV or in\n"
+	     "             partitions, as pN/...), found from the changed chunks\n"
+	     "  --json     an array of {\"offset\": N, \"length\": N} (with --files:\n"
+	     "             {\"change\": \"added|removed|modified\", \"path\": P})\n"
+	     "  --stats    print the number of metadata nodes read on stderr\n",
+    .run = diff_run,
 };

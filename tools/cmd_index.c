@@ -36,12 +36,12 @@ static int index_run(const struct tf_cmd *cmd, int argc, char **argv)
 }
 
 const struct tf_cmd tf_cmd_index = {
-	.name = "index",
-	.summary = "build or refresh the chunk index of a pool",
-	.usage = "Usage: thinfs index SOURCE [--rebuild] [--json] [--index PATH]\n"
-		 "\n"
-		 "Builds the SQLite index of the pool's chunk mappings, or refreshes it:\n"
-		 "only devices whose mapping tree or details changed are walked again.\n"
-		 "The index is a cache; deleting it loses nothing.\n",
-	.run = index_run,
+    .name = "index",
+    .summary = "build or refresh the chunk index of a pool",
+    .usage = "Usage: thinfs index SOURCE [--rebuild] [--json] [--index PATH]\n"
+	     "\n"
+	     "Builds the SQLite index of the pool's chunk mappings, or refreshes it:\n"
+	     "only devices whose mapping tree or details changed are walked again.\n"
+	     "The index is a cache; deleting it loses nothing.\n",
+    .run = index_run,
 };

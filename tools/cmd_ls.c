@@ -1,7 +1,7 @@
 /* cmd_ls.c — `thinfs ls`: one row per thin LV, from the index. */
 #include "cli.h"
 
-#include "core/strbuf.h"
+#include "core/base/strbuf.h"
 #include "index/index.h"
 
 #include <inttypes.h>
@@ -79,17 +79,17 @@ static int ls_run(const struct tf_cmd *cmd, int argc, char **argv)
 }
 
 const struct tf_cmd tf_cmd_ls = {
-	.name = "ls",
-	.summary = "list the thin volumes and snapshots of a pool",
-	.usage = "Usage: thinfs ls SOURCE [--json] [--index PATH] [--rebuild]\n"
-		 "\n"
-		 "Lists every thin LV of the pool: name, thin id, origin, size, and the\n"
-		 "mapped, exclusive and shared bytes (exclusive: data chunks no other thin\n"
-		 "device maps).  SOURCE is a pool-image directory or a live VG/POOL.\n"
-		 "\n"
-		 "  --json          an array of objects with keys name, thin_id, origin,\n"
-		 "                  size_bytes, mapped_bytes, exclusive_bytes, shared_bytes\n"
-		 "  --index PATH    the index file (default: per pool, see README)\n"
-		 "  --rebuild       rebuild the index from scratch first\n",
-	.run = ls_run,
+    .name = "ls",
+    .summary = "list the thin volumes and snapshots of a pool",
+    .usage = "Usage: thinfs ls SOURCE [--json] [--index PATH] [--rebuild]\n"
+	     "\n"
+	     "Lists every thin LV of the pool: name, thin id, origin, size, and the\n"
+	     "mapped, exclusive and shared bytes (exclusive: data chunks no other thin\n"
+	     "device maps).  SOURCE is a pool-image directory or a live VG/POOL.\n"
+	     "\n"
+	     "  --json          an array of objects with keys name, thin_id, origin,\n"
+	     "                  size_bytes, mapped_bytes, exclusive_bytes, shared_bytes\n"
+	     "  --index PATH    the index file (default: per pool, see README)\n"
+	     "  --rebuild       rebuild the index from scratch first\n",
+    .run = ls_run,
 };

@@ -1,8 +1,8 @@
 /* cmd_mount.c — `thinfs mount` and `thinfs umount`. */
 #include "cli.h"
 
-#include "core/err.h"
-#include "fs/fs.h"
+#include "core/base/err.h"
+#include "fs/mount.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -39,9 +39,11 @@ static int parse_o(struct mount_args *m, char *list)
 			*eq = '\0';
 		if (strcmp(tok, "allow_other") == 0 && !val)
 			m->o.allow_other = true;
-		else if (strcmp(tok, "uid") == 0 && val && parse_uint(val, 10, UINT_MAX - 1, &v) == 0)
+		else if (strcmp(tok, "uid") == 0 && val &&
+			 parse_uint(val, 10, UINT_MAX - 1, &v) == 0)
 			m->o.uid = (uid_t)v;
-		else if (strcmp(tok, "gid") == 0 && val && parse_uint(val, 10, UINT_MAX - 1, &v) == 0)
+		else if (strcmp(tok, "gid") == 0 && val &&
+			 parse_uint(val, 10, UINT_MAX - 1, &v) == 0)
 			m->o.gid = (gid_t)v;
 		else if (strcmp(tok, "mode") == 0 && val && parse_uint(val, 8, 0666, &v) == 0)
 			m->o.file_mode = (mode_t)v;
@@ -106,32 +108,32 @@ static int mount_run(const struct tf_cmd *cmd, int argc, char **argv)
 }
 
 const struct tf_cmd tf_cmd_mount = {
-	.name = "mount",
-	.summary = "mount a pool as a tree of sparse files",
-	.usage = "Usage: thinfs mount SOURCE MOUNTPOINT [-f] [-d] [-o OPTIONS]\n"
-		 "\n"
-		 "Mounts the pool SOURCE (a pool-image directory or a live VG/POOL) on\n"
-		 "MOUNTPOINT and returns once it is mounted; the server runs in the\n"
-		 "background (-f keeps it in the foreground).  Unmount with\n"
-		 "'thinfs umount MOUNTPOINT'.\n"
-		 "\n"
-		 "  MOUNTPOINT/volumes/<lv>     sparse image of each thin volume and snapshot\n"
-		 "  MOUNTPOINT/files/<lv>/      the ext2/3/4 filesystem inside each volume\n"
-		 "  MOUNTPOINT/deltas/<lv>/<base>  delta stream from <base> to <lv> (@full: all)\n"
-		 "  MOUNTPOINT/receive/<lv>     write a delta stream here to apply it\n"
-		 "  MOUNTPOINT/.thinfs/status   pool and index state as JSON\n"
-		 "\n"
-		 "Options (-o, comma-separated):\n"
-		 "  allow_other     let other users in (needs user_allow_other for non-root)\n"
-		 "  uid=N,gid=N     owner of every file (default: the mounting user)\n"
-		 "  mode=OCTAL      permission bits of files (default 0400; dirs add x)\n"
-		 "  index=PATH      the index file (default: per pool, see README)\n"
-		 "  refresh=SECS    live pools: poll interval for changes (default 2, 0 = never)\n"
-		 "  receive_dir=DIR image pools: streams written into receive/<lv> are\n"
-		 "                  applied to the sparse file DIR/<lv> (live pools apply\n"
-		 "                  them to their own LVs)\n"
-		 "  -d              debug: log every FUSE request, stay in the foreground\n",
-	.run = mount_run,
+    .name = "mount",
+    .summary = "mount a pool as a tree of sparse files",
+    .usage = "Usage: thinfs mount SOURCE MOUNTPOINT [-f] [-d] [-o OPTIONS]\n"
+	     "\n"
+	     "Mounts the pool SOURCE (a pool-image directory or a live VG/POOL) on\n"
+	     "MOUNTPOINT and returns once it is mounted; the server runs in the\n"
+	     "background (-f keeps it in the foreground).  Unmount with\n"
+	     "'thinfs umount MOUNTPOINT'.\n"
+	     "\n"
+	     "  MOUNTPOINT/volumes/<lv>     sparse image of each thin volume and snapshot\n"
+	     "  MOUNTPOINT/files/<lv>/      the ext2/3/4 filesystem inside each volume\n"
+	     "  MOUNTPOINT/deltas/<lv>/<base>  delta stream from <base> to <lv> (@full: all)\n"
+	     "  MOUNTPOINT/receive/<lv>     write a delta stream here to apply it\n"
+	     "  MOUNTPOINT/.thinfs/status   pool and index state as JSON\n"
+	     "\n"
+	     "Options (-o, comma-separated):\n"
+	     "  allow_other     let other users in (needs user_allow_other for non-root)\n"
+	     "  uid=N,gid=N     owner of every file (default: the mounting user)\n"
+	     "  mode=OCTAL      permission bits of files (default 0400; dirs add x)\n"
+	     "  index=PATH      the index file (default: per pool, see README)\n"
+	     "  refresh=SECS    live pools: poll interval for changes (default 2, 0 = never)\n"
+	     "  receive_dir=DIR image pools: streams written into receive/<lv> are\n"
+	     "                  applied to the sparse file DIR/<lv> (live pools apply\n"
+	     "                  them to their own LVs)\n"
+	     "  -d              debug: log every FUSE request, stay in the foreground\n",
+    .run = mount_run,
 };
 
 static int umount_run(const struct tf_cmd *cmd, int argc, char **argv)
@@ -165,11 +167,11 @@ static int umount_run(const struct tf_cmd *cmd, int argc, char **argv)
 }
 
 const struct tf_cmd tf_cmd_umount = {
-	.name = "umount",
-	.summary = "unmount a thinfs mount",
-	.usage = "Usage: thinfs umount MOUNTPOINT\n"
-		 "\n"
-		 "Unmounts MOUNTPOINT; the server releases every device it activated and\n"
-		 "every metadata snapshot it reserved, then exits.\n",
-	.run = umount_run,
+    .name = "umount",
+    .summary = "unmount a thinfs mount",
+    .usage = "Usage: thinfs umount MOUNTPOINT\n"
+	     "\n"
+	     "Unmounts MOUNTPOINT; the server releases every device it activated and\n"
+	     "every metadata snapshot it reserved, then exits.\n",
+    .run = umount_run,
 };

@@ -1,8 +1,8 @@
 /* cmd_receive.c — `thinfs receive`: apply a delta stream from stdin. */
 #include "cli.h"
 
-#include "core/err.h"
-#include "core/receive.h"
+#include "core/base/err.h"
+#include "core/stream/receive.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -87,7 +87,8 @@ static int receive_run(const struct tf_cmd *cmd, int argc, char **argv)
 		rc = 0;
 	} else {
 		if (a.o.resume)
-			fprintf(stderr, "thinfs receive: resuming %s at stream offset %" PRIu64 "\n",
+			fprintf(stderr,
+				"thinfs receive: resuming %s at stream offset %" PRIu64 "\n",
 				tf_recv_target_name(r), tf_recv_offset(r));
 		rc = recv_stdin(r);
 	}
@@ -98,21 +99,22 @@ static int receive_run(const struct tf_cmd *cmd, int argc, char **argv)
 }
 
 const struct tf_cmd tf_cmd_receive = {
-	.name = "receive",
-	.summary = "apply a delta stream from stdin to a target volume",
-	.usage = "Usage: thinfs receive TARGET LV [--force] [--resume | --resume-offset]\n"
-		 "\n"
-		 "Reads a delta stream from stdin and applies it to LV, all or nothing.\n"
-		 "TARGET is a directory (the target is the sparse file TARGET/LV; a full\n"
-		 "stream creates it) or a live pool VG/POOL (a full stream creates the thin\n"
-		 "LV; an incremental needs it at the stream's base).  A stream that is\n"
-		 "corrupt, truncated or aimed at another base leaves the target as it was\n"
-		 "and exits 1.\n"
-		 "\n"
-		 "  --force          apply an incremental even if the target's recorded\n"
-		 "                   state is not the stream's base\n"
-		 "  --resume-offset  print where an interrupted receive can resume\n"
-		 "  --resume         continue it: feed the stream from that offset, e.g.\n"
-		 "                   thinfs send SRC LV --from B --offset N | thinfs receive --resume DIR LV\n",
-	.run = receive_run,
+    .name = "receive",
+    .summary = "apply a delta stream from stdin to a target volume",
+    .usage = "Usage: thinfs receive TARGET LV [--force] [--resume | --resume-offset]\n"
+	     "\n"
+	     "Reads a delta stream from stdin and applies it to LV, all or nothing.\n"
+	     "TARGET is a directory (the target is the sparse file TARGET/LV; a full\n"
+	     "stream creates it) or a live pool VG/POOL (a full stream creates the thin\n"
+	     "LV; an incremental needs it at the stream's base).  A stream that is\n"
+	     "corrupt, truncated or aimed at another base leaves the target as it was\n"
+	     "and exits 1.\n"
+	     "\n"
+	     "  --force          apply an incremental even if the target's recorded\n"
+	     "                   state is not the stream's base\n"
+	     "  --resume-offset  print where an interrupted receive can resume\n"
+	     "  --resume         continue it: feed the stream from that offset, e.g.\n"
+	     "                   thinfs send SRC LV --from B --offset N | thinfs receive --resume "
+	     "DIR LV\n",
+    .run = receive_run,
 };

@@ -1,8 +1,8 @@
 /* cmd_send.c — `thinfs send`: a delta stream on stdout, for pipes and ssh. */
 #include "cli.h"
 
-#include "core/err.h"
-#include "core/stream.h"
+#include "core/base/err.h"
+#include "core/stream/stream.h"
 #include "index/delta.h"
 #include "index/index.h"
 
@@ -76,8 +76,8 @@ static int stream_out(struct tf_delta *d, uint64_t off, bool progress)
 		off += (uint64_t)n;
 		if (progress && (time(NULL) != last || off == size)) {
 			last = time(NULL);
-			fprintf(stderr, "\rthinfs send: %" PRIu64 " / %" PRIu64 " bytes (%.1f%%)", off,
-				size, 100.0 * (double)(off - start) / (double)(size - start));
+			fprintf(stderr, "\rthinfs send: %" PRIu64 " / %" PRIu64 " bytes (%.1f%%)",
+				off, size, 100.0 * (double)(off - start) / (double)(size - start));
 		}
 	}
 	if (progress)
@@ -88,8 +88,8 @@ static int stream_out(struct tf_delta *d, uint64_t off, bool progress)
 
 static int send_run(const struct tf_cmd *cmd, int argc, char **argv)
 {
-	static const char *const extra[] = {"from=", "n", "dry-run", "P", "progress", "offset=",
-					    NULL};
+	static const char *const extra[] = {"from=",	"n",	   "dry-run", "P",
+					    "progress", "offset=", NULL};
 	struct tf_cli_common c = {0};
 	struct send_opts o = {0};
 	const struct tf_ix_dev *lv, *base = NULL;
@@ -107,7 +107,8 @@ static int send_run(const struct tf_cmd *cmd, int argc, char **argv)
 	if (o.bad_offset)
 		return tf_cli_usage(cmd, "--offset takes a byte count");
 	if (!o.dry_run && isatty(1))
-		return tf_cli_usage(cmd, "refusing to write a binary stream to a terminal; redirect "
+		return tf_cli_usage(cmd,
+				    "refusing to write a binary stream to a terminal; redirect "
 				    "or pipe it (or use -n)");
 	signal(SIGPIPE, SIG_IGN);
 	if (tf_cli_open(pos[0], &c, &pool, &ix, NULL) < 0)
@@ -118,13 +119,16 @@ static int send_run(const struct tf_cmd *cmd, int argc, char **argv)
 	if (rc == 0 && o.from)
 		rc = tf_cli_find_dev(devs, n, o.from, pos[0], &base);
 	if (rc == 0)
-		rc = tf_delta_open(ix, pool, lv->thin_id, base ? base->thin_id : TF_STREAM_NO_BASE, &d);
+		rc = tf_delta_open(ix, pool, lv->thin_id, base ? base->thin_id : TF_STREAM_NO_BASE,
+				   &d);
 	if (rc == 0 && o.offset > tf_delta_size(d))
 		rc = tf_fail(EINVAL, "--offset %" PRIu64 " is past the stream's end (%" PRIu64 ")",
 			     o.offset, tf_delta_size(d));
 	if (rc == 0 && o.dry_run)
-		printf("%" PRIu64 " bytes: %" PRIu64 " records, %" PRIu64 " bytes of changed chunks "
-		       "(%s stream of %s%s%s)\n", tf_delta_size(d), tf_delta_header(d)->record_count,
+		printf("%" PRIu64 " bytes: %" PRIu64 " records, %" PRIu64
+		       " bytes of changed chunks "
+		       "(%s stream of %s%s%s)\n",
+		       tf_delta_size(d), tf_delta_header(d)->record_count,
 		       tf_delta_changed_bytes(d), base ? "incremental" : "full", lv->name,
 		       base ? " from " : "", base ? base->name : "");
 	else if (rc == 0)
@@ -137,19 +141,20 @@ static int send_run(const struct tf_cmd *cmd, int argc, char **argv)
 }
 
 const struct tf_cmd tf_cmd_send = {
-	.name = "send",
-	.summary = "write a delta stream of a volume to stdout",
-	.usage = "Usage: thinfs send SOURCE LV [--from BASE] [-n] [-P] [--offset N]\n"
-		 "\n"
-		 "Writes the delta stream of LV to stdout: a full stream, or with --from the\n"
-		 "changes from BASE (reading only the chunks that differ).  The stream is\n"
-		 "self-checking; apply it with 'thinfs receive' or by writing it into a\n"
-		 "mount's receive/ directory.  Example:\n"
-		 "  thinfs send vg/pool vm1_tue --from vm1_mon | ssh backup thinfs receive /srv/vm vm1\n"
-		 "\n"
-		 "  --from BASE   incremental from BASE (an LV name or '#<thin id>')\n"
-		 "  -n            print the stream's size from the index; read no data\n"
-		 "  -P            progress on stderr\n"
-		 "  --offset N    start at stream byte N (to resume an interrupted receive)\n",
-	.run = send_run,
+    .name = "send",
+    .summary = "write a delta stream of a volume to stdout",
+    .usage =
+	"Usage: thinfs send SOURCE LV [--from BASE] [-n] [-P] [--offset N]\n"
+	"\n"
+	"Writes the delta stream of LV to stdout: a full stream, or with --from the\n"
+	"changes from BASE (reading only the chunks that differ).  The stream is\n"
+	"self-checking; apply it with 'thinfs receive' or by writing it into a\n"
+	"mount's receive/ directory.  Example:\n"
+	"  thinfs send vg/pool vm1_tue --from vm1_mon | ssh backup thinfs receive /srv/vm vm1\n"
+	"\n"
+	"  --from BASE   incremental from BASE (an LV name or '#<thin id>')\n"
+	"  -n            print the stream's size from the index; read no data\n"
+	"  -P            progress on stderr\n"
+	"  --offset N    start at stream byte N (to resume an interrupted receive)\n",
+    .run = send_run,
 };

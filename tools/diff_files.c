@@ -1,13 +1,13 @@
 /* diff_files.c — `thinfs diff --files`: the paths added, removed and
  * modified between two volumes' ext2/3/4 filesystems (whole-LV or in
- * matching partitions), from the chunks that changed (fs/ext_changes.h). */
-#include "cli.h"
+ * matching partitions), from the chunks that changed (core/ext/ext_changes.h). */
 #include "diff_files.h"
+#include "cli.h"
 
-#include "core/err.h"
-#include "core/parttable.h"
-#include "core/strbuf.h"
-#include "fs/ext_changes.h"
+#include "core/base/err.h"
+#include "core/base/strbuf.h"
+#include "core/ext/ext_changes.h"
+#include "core/part/parttable.h"
 #include "index/extmap.h"
 #include "index/index.h"
 
@@ -39,16 +39,20 @@ static int side_open(struct tf_index *ix, struct tf_pool *p, const struct tf_ix_
 	int rc = tf_index_extents(ix, d->thin_id, &s->runs, &n);
 
 	s->pool = p;
-	s->map = (struct tf_extmap){.thin_id = d->thin_id, .name = d->name, .runs = s->runs,
-				    .nruns = n, .chunk_bytes = chunk, .size_bytes = d->size_bytes};
+	s->map = (struct tf_extmap){.thin_id = d->thin_id,
+				    .name = d->name,
+				    .runs = s->runs,
+				    .nruns = n,
+				    .chunk_bytes = chunk,
+				    .size_bytes = d->size_bytes};
 	return rc;
 }
 
 /* Compares the filesystems in window [off, off+len) of both volumes and
  * appends the changes, each path prefixed. */
 static int diff_window(struct side *a, struct side *b, uint64_t off, uint64_t len,
-		       const struct tf_ix_change *ch, size_t nch, uint64_t chunk, const char *prefix,
-		       struct tf_strbuf *out, bool json, size_t *count)
+		       const struct tf_ix_change *ch, size_t nch, uint64_t chunk,
+		       const char *prefix, struct tf_strbuf *out, bool json, size_t *count)
 {
 	struct tf_ext_view *va = NULL, *vb = NULL;
 	struct tf_byte_range *r = calloc(nch + 1, sizeof(*r));
@@ -73,8 +77,11 @@ static int diff_window(struct side *a, struct side *b, uint64_t off, uint64_t le
 		rc = tf_ext_changes(va, vb, r, nr, &c, &nc);
 	for (size_t i = 0; rc == 0 && i < nc; i++, (*count)++) {
 		if (json) {
-			tf_sb_printf(out, "%s\n  {\"change\": \"%s\", \"path\": ", *count ? "," : "",
-				     c[i].kind == '+' ? "added" : c[i].kind == '-' ? "removed" : "modified");
+			tf_sb_printf(out,
+				     "%s\n  {\"change\": \"%s\", \"path\": ", *count ? "," : "",
+				     c[i].kind == '+'	? "added"
+				     : c[i].kind == '-' ? "removed"
+							: "modified");
 			char path[4200];
 			snprintf(path, sizeof(path), "%s%s", prefix, c[i].path);
 			tf_sb_json_str(out, path);
@@ -104,17 +111,20 @@ int tf_diff_files(struct tf_index *ix, struct tf_pool *p, const struct tf_ix_dev
 	int rc;
 
 	if ((rc = tf_index_diff(ix, p, base->thin_id, lv->thin_id, &ch, &nch, NULL)) < 0 ||
-	    (rc = side_open(ix, p, base, chunk, &a)) < 0 || (rc = side_open(ix, p, lv, chunk, &b)) < 0)
+	    (rc = side_open(ix, p, base, chunk, &a)) < 0 ||
+	    (rc = side_open(ix, p, lv, chunk, &b)) < 0)
 		goto out;
 	if (json)
 		tf_sb_printf(&out, "[");
 	if (tf_ext_probe(side_read, &b, 0, lv->size_bytes) == 1 &&
 	    tf_ext_probe(side_read, &a, 0, base->size_bytes) == 1) {
-		uint64_t len = lv->size_bytes < base->size_bytes ? lv->size_bytes : base->size_bytes;
+		uint64_t len =
+		    lv->size_bytes < base->size_bytes ? lv->size_bytes : base->size_bytes;
 		rc = diff_window(&a, &b, 0, len, ch, nch, chunk, "", &out, json, &count);
 	} else if ((rc = tf_parttable_read(side_read, &b, lv->size_bytes, &pt)) == 0) {
 		if (pt.scheme == TF_PT_NONE)
-			rc = tf_fail(EMEDIUMTYPE, "%s: no ext2/3/4 filesystem and no partition table (%s)",
+			rc = tf_fail(EMEDIUMTYPE,
+				     "%s: no ext2/3/4 filesystem and no partition table (%s)",
 				     lv->name, pt.reason);
 		for (unsigned i = 0; rc == 0 && i < pt.count; i++) {
 			const struct tf_part *q = &pt.parts[i];
@@ -125,8 +135,8 @@ int tf_diff_files(struct tf_index *ix, struct tf_pool *p, const struct tf_ix_dev
 			    tf_ext_probe(side_read, &a, q->start, q->length) != 1)
 				continue;
 			snprintf(prefix, sizeof(prefix), "p%u", q->index);
-			rc = diff_window(&a, &b, q->start, q->length, ch, nch, chunk, prefix, &out, json,
-					 &count);
+			rc = diff_window(&a, &b, q->start, q->length, ch, nch, chunk, prefix, &out,
+					 json, &count);
 		}
 		tf_parttable_free(&pt);
 	}

@@ -5,9 +5,9 @@
  *
  *   walk_bench METADATA [LEFT:RIGHT ...]
  */
-#include "core/bio.h"
-#include "core/err.h"
-#include "core/thin_meta.h"
+#include "core/base/err.h"
+#include "core/io/bio.h"
+#include "core/thin/thin_meta.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -70,7 +70,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "walk_bench: %s\n", tf_errmsg());
 			return 1;
 		}
-		printf("walk dev %" PRIu32 ": %" PRIu64 " chunks in %" PRIu64 " runs, %" PRIu64 " nodes read\n",
+		printf("walk dev %" PRIu32 ": %" PRIu64 " chunks in %" PRIu64 " runs, %" PRIu64
+		       " nodes read\n",
 		       devs[i].dev_id, t.chunks, t.runs, st.nodes_read);
 		all.nodes_read += st.nodes_read;
 		total.chunks += t.chunks;

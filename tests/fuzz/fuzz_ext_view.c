@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/err.h"
-#include "core/parttable.h"
-#include "fs/ext_view.h"
+#include "core/base/err.h"
+#include "core/ext/ext_view.h"
+#include "core/part/parttable.h"
 
 #define MAX_VISITS 400
 

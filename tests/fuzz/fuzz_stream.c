@@ -1,7 +1,7 @@
 /* fuzz_stream.c — libFuzzer harness: arbitrary bytes into the delta stream
  * parser, in arbitrary pieces, with a sink that checks every write lies
  * inside the volume the header announced. */
-#include "core/stream_parse.h"
+#include "core/stream/stream_parse.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -13,8 +13,8 @@ if ! command -v clang >/dev/null; then
 	exit 1
 fi
 if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. -Ibuild \
-	tests/fuzz/fuzz_stream.c core/stream_parse.c core/stream.c core/sha256.c core/crc32c.c \
-	core/err.c -o "$T/fuzz_stream" -lpthread 2>"$T/build.log"; then
+	tests/fuzz/fuzz_stream.c core/stream/stream_parse.c core/stream/stream.c core/io/sha256.c \
+	core/io/crc32c.c core/base/err.c -o "$T/fuzz_stream" -lpthread 2>"$T/build.log"; then
 	cat "$T/build.log"
 	echo "FAIL: the stream fuzzer builds"
 	echo "0 passed, 1 failed"

@@ -30,7 +30,8 @@ int main(int argc, char **argv)
 			size_t n = hole - o < (off_t)sizeof(buf) ? (size_t)(hole - o) : sizeof(buf);
 			ssize_t got = pread(fd, buf, n, o);
 			if (got <= 0) {
-				fprintf(stderr, "readdata: %s: read at %lld failed\n", argv[1], (long long)o);
+				fprintf(stderr, "readdata: %s: read at %lld failed\n", argv[1],
+					(long long)o);
 				return 1;
 			}
 			o += got;

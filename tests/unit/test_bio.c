@@ -3,11 +3,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
-#include "core/bio.h"
-#include "core/err.h"
-#include "core/strbuf.h"
+#include "core/base/err.h"
+#include "core/base/strbuf.h"
+#include "core/io/bio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 static void reads_past_the_end_fail_naming_the_device(void **state)
 {
@@ -112,12 +113,12 @@ static void json_strings_are_escaped(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(reads_past_the_end_fail_naming_the_device),
-		cmocka_unit_test(file_backend_reads_what_was_written_with_and_without_o_direct),
-		cmocka_unit_test(missing_files_are_errors_naming_the_path),
-		cmocka_unit_test(faulty_wrapper_fails_only_the_chosen_range),
-		cmocka_unit_test(errors_gain_context_on_the_way_up),
-		cmocka_unit_test(json_strings_are_escaped),
+	    cmocka_unit_test(reads_past_the_end_fail_naming_the_device),
+	    cmocka_unit_test(file_backend_reads_what_was_written_with_and_without_o_direct),
+	    cmocka_unit_test(missing_files_are_errors_naming_the_path),
+	    cmocka_unit_test(faulty_wrapper_fails_only_the_chosen_range),
+	    cmocka_unit_test(errors_gain_context_on_the_way_up),
+	    cmocka_unit_test(json_strings_are_escaped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,8 +25,8 @@
 
 #include "testutil.h"
 
-#include "core/err.h"
-#include "fs/ext_view.h"
+#include "core/base/err.h"
+#include "core/ext/ext_view.h"
 
 #define BIGDIR_N 20000
 

@@ -6,12 +6,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
 #include "testutil.h"
 
-#include "core/err.h"
-#include "core/pool.h"
+#include "core/base/err.h"
+#include "core/pool/pool.h"
 #include "index/index.h"
 
 #include <errno.h>
@@ -19,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 static char workdir[] = "/tmp/thinfs-index-XXXXXX";
 static char demo[512]; /* image directory from kernel-pool-demo */
@@ -33,7 +34,8 @@ static int setup(void **state)
 		return -1;
 	snprintf(demo, sizeof(demo), "%s/demo", workdir);
 	snprintf(cmd, sizeof(cmd),
-		 "mkdir -p %s && zstd -q -d %s/tests/fixtures/kernel-pool-demo/metadata.zst -o %s/metadata"
+		 "mkdir -p %s && zstd -q -d %s/tests/fixtures/kernel-pool-demo/metadata.zst -o "
+		 "%s/metadata"
 		 " && zstd -q -d --sparse %s/tests/fixtures/kernel-pool-demo/data.zst -o %s/data"
 		 " && cp %s/tests/fixtures/kernel-pool-demo/lvm.cfg %s/lvm.cfg",
 		 demo, src, demo, src, demo, src, demo);
@@ -57,9 +59,9 @@ static void demo_index_equals_lvs_and_thin_ls(void **state)
 		uint32_t id;
 		uint64_t mib, mapped, exclusive, shared;
 	} want[] = {
-		{ "disk", NULL, 4, 64, 45, 45, 0 },     { "scratch", NULL, 5, 16, 5, 5, 0 },
-		{ "web", NULL, 1, 128, 48, 2, 46 },     { "web_monday", "web", 2, 128, 46, 7, 39 },
-		{ "web_tuesday", "web", 3, 128, 46, 0, 46 },
+	    {"disk", NULL, 4, 64, 45, 45, 0},	       {"scratch", NULL, 5, 16, 5, 5, 0},
+	    {"web", NULL, 1, 128, 48, 2, 46},	       {"web_monday", "web", 2, 128, 46, 7, 39},
+	    {"web_tuesday", "web", 3, 128, 46, 0, 46},
 	};
 	char path[600];
 	struct tf_pool *p;
@@ -135,23 +137,31 @@ static void write_xml(const char *file, uint32_t extra)
 	FILE *f = fopen(file, "w");
 
 	assert_non_null(f);
-	fprintf(f, "<superblock uuid=\"\" time=\"1\" transaction=\"%u\" flags=\"0\" version=\"2\""
-		   " data_block_size=\"128\" nr_data_blocks=\"4096\">\n",
+	fprintf(f,
+		"<superblock uuid=\"\" time=\"1\" transaction=\"%u\" flags=\"0\" version=\"2\""
+		" data_block_size=\"128\" nr_data_blocks=\"4096\">\n",
 		extra ? 3u : 2u);
-	fprintf(f, " <device dev_id=\"1\" mapped_blocks=\"300\" transaction=\"0\" creation_time=\"0\""
-		   " snap_time=\"1\">\n"
-		   "  <range_mapping origin_begin=\"0\" data_begin=\"0\" length=\"200\" time=\"0\"/>\n"
-		   "  <range_mapping origin_begin=\"500\" data_begin=\"1000\" length=\"100\" time=\"0\"/>\n"
-		   " </device>\n");
-	fprintf(f, " <device dev_id=\"2\" mapped_blocks=\"%u\" transaction=\"%u\" creation_time=\"1\""
-		   " snap_time=\"1\">\n"
-		   "  <range_mapping origin_begin=\"0\" data_begin=\"0\" length=\"150\" time=\"0\"/>\n"
-		   "  <range_mapping origin_begin=\"150\" data_begin=\"2000\" length=\"50\" time=\"1\"/>\n"
-		   "  <range_mapping origin_begin=\"500\" data_begin=\"1000\" length=\"50\" time=\"0\"/>\n",
-		250 + extra, extra ? 2u : 1u);
+	fprintf(f,
+		" <device dev_id=\"1\" mapped_blocks=\"300\" transaction=\"0\" creation_time=\"0\""
+		" snap_time=\"1\">\n"
+		"  <range_mapping origin_begin=\"0\" data_begin=\"0\" length=\"200\" time=\"0\"/>\n"
+		"  <range_mapping origin_begin=\"500\" data_begin=\"1000\" length=\"100\" "
+		"time=\"0\"/>\n"
+		" </device>\n");
+	fprintf(
+	    f,
+	    " <device dev_id=\"2\" mapped_blocks=\"%u\" transaction=\"%u\" creation_time=\"1\""
+	    " snap_time=\"1\">\n"
+	    "  <range_mapping origin_begin=\"0\" data_begin=\"0\" length=\"150\" time=\"0\"/>\n"
+	    "  <range_mapping origin_begin=\"150\" data_begin=\"2000\" length=\"50\" time=\"1\"/>\n"
+	    "  <range_mapping origin_begin=\"500\" data_begin=\"1000\" length=\"50\" "
+	    "time=\"0\"/>\n",
+	    250 + extra, extra ? 2u : 1u);
 	if (extra)
-		fprintf(f, "  <range_mapping origin_begin=\"800\" data_begin=\"3000\" length=\"%u\""
-			   " time=\"1\"/>\n", extra);
+		fprintf(f,
+			"  <range_mapping origin_begin=\"800\" data_begin=\"3000\" length=\"%u\""
+			" time=\"1\"/>\n",
+			extra);
 	fprintf(f, " </device>\n</superblock>\n");
 	fclose(f);
 }
@@ -336,10 +346,10 @@ static void big_kernel_pool_usage_equals_thin_ls(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(demo_index_equals_lvs_and_thin_ls),
-		cmocka_unit_test(restored_image_refreshes_only_what_changed),
-		cmocka_unit_test(diff_checks_transaction_id),
-		cmocka_unit_test(big_kernel_pool_usage_equals_thin_ls),
+	    cmocka_unit_test(demo_index_equals_lvs_and_thin_ls),
+	    cmocka_unit_test(restored_image_refreshes_only_what_changed),
+	    cmocka_unit_test(diff_checks_transaction_id),
+	    cmocka_unit_test(big_kernel_pool_usage_equals_thin_ls),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

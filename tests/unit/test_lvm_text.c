@@ -3,14 +3,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "err.h"
-#include "lvm_text.h"
+#include <cmocka.h>
+
+#include "core/base/err.h"
+#include "core/lvm/lvm_text.h"
 
 #ifndef FIXTURE_DIR
 #error FIXTURE_DIR must be defined
@@ -41,10 +42,14 @@ static void fixture_matches_lvs_report(void **state)
 	assert_int_equal(vg->pools[0].transaction_id, 5);
 	assert_int_equal(vg->pools[0].chunk_sectors, 256);
 	assert_int_equal(vg->nlvs, 5);
-	static const struct { const char *name; uint32_t id; uint64_t mib; const char *origin; } want[] = {
-		{ "web", 1, 128, NULL },	 { "web_monday", 2, 128, "web" },
-		{ "web_tuesday", 3, 128, "web" }, { "disk", 4, 64, NULL },
-		{ "scratch", 5, 16, NULL },
+	static const struct {
+		const char *name;
+		uint32_t id;
+		uint64_t mib;
+		const char *origin;
+	} want[] = {
+	    {"web", 1, 128, NULL}, {"web_monday", 2, 128, "web"}, {"web_tuesday", 3, 128, "web"},
+	    {"disk", 4, 64, NULL}, {"scratch", 5, 16, NULL},
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		const struct tf_lvm_lv *lv = lv_by_name(vg, want[i].name);
@@ -65,23 +70,26 @@ static void fixture_matches_lvs_report(void **state)
 }
 
 #define VG_HEAD "vg1 {\n id = \"VGID\"\n extent_size = 8192\n logical_volumes {\n"
-#define POOL_LV                                                                           \
-	" pool { id = \"PID\"\n segment1 { start_extent = 0\n extent_count = 2\n"          \
-	" type = \"thin-pool\"\n metadata = \"pool_tmeta\"\n pool = \"pool_tdata\"\n"      \
+#define POOL_LV                                                                                    \
+	" pool { id = \"PID\"\n segment1 { start_extent = 0\n extent_count = 2\n"                  \
+	" type = \"thin-pool\"\n metadata = \"pool_tmeta\"\n pool = \"pool_tdata\"\n"              \
 	" transaction_id = 7\n chunk_size = 128 } }\n"
 
 static void tags_escapes_and_multiple_segments(void **state)
 {
 	(void)state;
 	const char *text = VG_HEAD POOL_LV
-		" my+odd.lv-name_1 { id = \"L\\\"ID\"\n tags = [\"a\", \"b\\\\c\", \"q\\\"x\"]\n"
-		"   segment1 { extent_count = 3\n type = \"thin\"\n thin_pool = \"pool\"\n device_id = 9 }\n"
-		"   segment2 { extent_count = 1\n type = \"thin\"\n thin_pool = \"pool\"\n device_id = 9 }\n"
-		"   unknown_section { x = [1, 2.5, \"z\"] }\n"
-		" }\n"
-		" 1digit { segment1 { extent_count = 1 type = \"thin\" thin_pool = \"pool\" device_id = 10 } }\n"
-		" linear { segment1 { extent_count = 1 type = \"striped\" } }\n"
-		"}\n}\n";
+	    " my+odd.lv-name_1 { id = \"L\\\"ID\"\n tags = [\"a\", \"b\\\\c\", \"q\\\"x\"]\n"
+	    "   segment1 { extent_count = 3\n type = \"thin\"\n thin_pool = \"pool\"\n device_id = "
+	    "9 }\n"
+	    "   segment2 { extent_count = 1\n type = \"thin\"\n thin_pool = \"pool\"\n device_id = "
+	    "9 }\n"
+	    "   unknown_section { x = [1, 2.5, \"z\"] }\n"
+	    " }\n"
+	    " 1digit { segment1 { extent_count = 1 type = \"thin\" thin_pool = \"pool\" device_id "
+	    "= 10 } }\n"
+	    " linear { segment1 { extent_count = 1 type = \"striped\" } }\n"
+	    "}\n}\n";
 	struct tf_lvm_vg *vg;
 	assert_int_equal(tf_lvm_parse(text, strlen(text), "t.cfg", &vg), 0);
 	assert_int_equal(vg->nlvs, 2);
@@ -123,9 +131,12 @@ static void malformed_text_names_the_line(void **state)
 	expect_fail("vg {\n\n a = }\n}", "bad.cfg:3: expected a value");
 	expect_fail("vg {\n a = 99999999999999999999999\n}", "bad.cfg:2: number");
 	expect_fail("vg {\n a = 1 ; \n}", "bad.cfg:2: unexpected character ';'");
-	expect_fail("vg {\n id = \"x\"\n}\n", "bad.cfg:1: volume group vg: missing or bad extent_size");
-	expect_fail(VG_HEAD " t {\n segment1 {\n extent_count = 1 type = \"thin\" thin_pool = \"p\" }\n }\n}\n}\n",
-		    "bad.cfg:6: thin LV t: missing or bad device_id");
+	expect_fail("vg {\n id = \"x\"\n}\n",
+		    "bad.cfg:1: volume group vg: missing or bad extent_size");
+	expect_fail(
+	    VG_HEAD
+	    " t {\n segment1 {\n extent_count = 1 type = \"thin\" thin_pool = \"p\" }\n }\n}\n}\n",
+	    "bad.cfg:6: thin LV t: missing or bad device_id");
 	expect_fail("a {} b {}", "more than one volume group");
 }
 
@@ -186,11 +197,11 @@ static void truncated_and_mangled_fixture_fails_cleanly(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(fixture_matches_lvs_report),
-		cmocka_unit_test(tags_escapes_and_multiple_segments),
-		cmocka_unit_test(malformed_text_names_the_line),
-		cmocka_unit_test(bounds_are_enforced),
-		cmocka_unit_test(truncated_and_mangled_fixture_fails_cleanly),
+	    cmocka_unit_test(fixture_matches_lvs_report),
+	    cmocka_unit_test(tags_escapes_and_multiple_segments),
+	    cmocka_unit_test(malformed_text_names_the_line),
+	    cmocka_unit_test(bounds_are_enforced),
+	    cmocka_unit_test(truncated_and_mangled_fixture_fails_cleanly),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

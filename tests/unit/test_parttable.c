@@ -16,9 +16,9 @@
 
 #include "testutil.h"
 
-#include "core/err.h"
-#include "core/parttable.h"
-#include "fs/ext_view.h"
+#include "core/base/err.h"
+#include "core/ext/ext_view.h"
+#include "core/part/parttable.h"
 
 static char tmp[256];
 

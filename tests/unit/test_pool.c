@@ -5,19 +5,20 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
 #include "testutil.h"
 
-#include "core/dm.h"
-#include "core/err.h"
-#include "core/pool.h"
-#include "core/thin_meta.h"
+#include "core/base/err.h"
+#include "core/lvm/dm.h"
+#include "core/pool/pool.h"
+#include "core/thin/thin_meta.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 static char workdir[] = "/tmp/thinfs-pool-XXXXXX";
 static char withcfg[600], nocfg[600];
@@ -31,8 +32,10 @@ static int setup(void **state)
 	snprintf(withcfg, sizeof(withcfg), "%s/cfg", workdir);
 	snprintf(nocfg, sizeof(nocfg), "%s/nocfg", workdir);
 	sh("mkdir -p %s %s", withcfg, nocfg);
-	sh("zstd -q -d %s/tests/fixtures/kernel-pool-demo/metadata.zst -o %s/metadata", src, withcfg);
-	sh("zstd -q -d --sparse %s/tests/fixtures/kernel-pool-demo/data.zst -o %s/data", src, withcfg);
+	sh("zstd -q -d %s/tests/fixtures/kernel-pool-demo/metadata.zst -o %s/metadata", src,
+	   withcfg);
+	sh("zstd -q -d --sparse %s/tests/fixtures/kernel-pool-demo/data.zst -o %s/data", src,
+	   withcfg);
 	sh("cp %s/tests/fixtures/kernel-pool-demo/lvm.cfg %s/lvm.cfg", src, withcfg);
 	sh("cp %s/metadata %s/metadata && truncate -s 1M %s/data", withcfg, nocfg, nocfg);
 	return 0;
@@ -59,12 +62,13 @@ static void image_with_lvm_cfg_has_lvm_names_and_sizes(void **state)
 	struct tf_pool *p;
 	const struct tf_lv *lvs;
 	size_t n;
-	struct tf_pool_opts o = { 0 };
+	struct tf_pool_opts o = {0};
 
 	assert_int_equal(tf_pool_open(withcfg, &o, &p), 0);
 	assert_int_equal(tf_pool_kind(p), TF_POOL_IMAGE);
-	assert_string_equal(tf_pool_identity(p),
-			    "lvm:5WrII3-FIKN-7mIQ-rpQa-4rTU-lY0y-gJlfc0/YD4ZIP-iop0-j8Tf-50lb-0wDr-irDw-15ELDk");
+	assert_string_equal(
+	    tf_pool_identity(p),
+	    "lvm:5WrII3-FIKN-7mIQ-rpQa-4rTU-lY0y-gJlfc0/YD4ZIP-iop0-j8Tf-50lb-0wDr-irDw-15ELDk");
 	assert_int_equal(tf_pool_chunk_sectors(p), 256);
 	assert_int_equal(tf_pool_lvs(p, &lvs, &n), 0);
 	assert_int_equal(n, 5);
@@ -144,7 +148,8 @@ static void missing_and_bad_sources_fail_clearly(void **state)
 	assert_true(tf_pool_open(dir, NULL, &p) < 0);
 	assert_non_null(strstr(tf_errmsg(), "metadata"));
 	snprintf(dir, sizeof(dir), "%s/badcfg", workdir);
-	sh("mkdir -p %s && cp %s/metadata %s/data %s/ && printf 'vg {\\n\\n x y\\n}\\n' > %s/lvm.cfg",
+	sh("mkdir -p %s && cp %s/metadata %s/data %s/ && printf 'vg {\\n\\n x y\\n}\\n' > "
+	   "%s/lvm.cfg",
 	   dir, withcfg, withcfg, dir, dir);
 	assert_int_equal(tf_pool_open(dir, NULL, &p), -EINVAL);
 	assert_non_null(strstr(tf_errmsg(), "lvm.cfg:3"));
@@ -155,7 +160,10 @@ static void pool_status_lines_parse(void **state)
 	(void)state;
 	struct tf_dm_pool_status st;
 
-	assert_int_equal(tf_dm_parse_pool_status("5 12/1024 100/768 - rw discard_passdown queue_if_no_space - 1024", &st), 0);
+	assert_int_equal(
+	    tf_dm_parse_pool_status(
+		"5 12/1024 100/768 - rw discard_passdown queue_if_no_space - 1024", &st),
+	    0);
 	assert_int_equal(st.transaction_id, 5);
 	assert_int_equal(st.meta_used, 12);
 	assert_int_equal(st.meta_total, 1024);
@@ -163,7 +171,11 @@ static void pool_status_lines_parse(void **state)
 	assert_int_equal(st.data_total, 768);
 	assert_false(st.held);
 	assert_false(st.read_only);
-	assert_int_equal(tf_dm_parse_pool_status("7 20/1024 100/768 17 ro no_discard_passdown error_if_no_space needs_check 1024", &st), 0);
+	assert_int_equal(
+	    tf_dm_parse_pool_status(
+		"7 20/1024 100/768 17 ro no_discard_passdown error_if_no_space needs_check 1024",
+		&st),
+	    0);
 	assert_true(st.held);
 	assert_int_equal(st.held_root, 17);
 	assert_true(st.read_only);
@@ -188,11 +200,11 @@ static void dm_names_mangle_dashes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(image_with_lvm_cfg_has_lvm_names_and_sizes),
-		cmocka_unit_test(image_without_lvm_cfg_synthesizes_names),
-		cmocka_unit_test(missing_and_bad_sources_fail_clearly),
-		cmocka_unit_test(pool_status_lines_parse),
-		cmocka_unit_test(dm_names_mangle_dashes),
+	    cmocka_unit_test(image_with_lvm_cfg_has_lvm_names_and_sizes),
+	    cmocka_unit_test(image_without_lvm_cfg_synthesizes_names),
+	    cmocka_unit_test(missing_and_bad_sources_fail_clearly),
+	    cmocka_unit_test(pool_status_lines_parse),
+	    cmocka_unit_test(dm_names_mangle_dashes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -6,12 +6,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
-#include "core/err.h"
-#include "core/receive.h"
-#include "core/sha256.h"
-#include "core/stream.h"
+#include "core/base/err.h"
+#include "core/io/sha256.h"
+#include "core/stream/receive.h"
+#include "core/stream/stream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +19,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #define VOL (4u << 20)
 #define CHUNK 65536u
@@ -69,8 +70,10 @@ static bool chunk_zero(const uint8_t *img, size_t c)
 static struct stream make_stream(const uint8_t *base, const uint8_t *result, uint8_t base_tag,
 				 uint8_t result_tag)
 {
-	struct tf_stream_header h = {.incremental = base != NULL, .chunk_bytes = CHUNK,
-				     .volume_bytes = VOL, .result_thin_id = result_tag,
+	struct tf_stream_header h = {.incremental = base != NULL,
+				     .chunk_bytes = CHUNK,
+				     .volume_bytes = VOL,
+				     .result_thin_id = result_tag,
 				     .base_thin_id = base ? base_tag : TF_STREAM_NO_BASE};
 	struct tf_stream_recs recs = {0};
 	struct tf_stream_plan *p;
@@ -92,7 +95,8 @@ static struct stream make_stream(const uint8_t *base, const uint8_t *result, uin
 		if (same || (rz && !base))
 			continue;
 		assert_int_equal(tf_stream_recs_add(&recs, rz ? TF_REC_ZERO : TF_REC_DATA,
-						    c * CHUNK, CHUNK, VOL), 0);
+						    c * CHUNK, CHUNK, VOL),
+				 0);
 	}
 	/* Merge adjacent DATA chunks into longer runs so records split at 1 MiB. */
 	struct tf_stream_recs merged = {0};
@@ -103,7 +107,8 @@ static struct stream make_stream(const uint8_t *base, const uint8_t *result, uin
 		while (j < recs.n && recs.v[j].type == recs.v[i].type && recs.v[j].offset == end)
 			end += recs.v[j++].length;
 		assert_int_equal(tf_stream_recs_add(&merged, recs.v[i].type, recs.v[i].offset,
-						    end - recs.v[i].offset, VOL), 0);
+						    end - recs.v[i].offset, VOL),
+				 0);
 		i = j;
 	}
 	tf_stream_recs_free(&recs);
@@ -258,8 +263,16 @@ static void every_flipped_bit_leaves_the_target_unchanged(void **state)
 	struct stream *s = &f->inc_ab;
 	/* header (magic, a size, a fingerprint, the crc), a record header, data
 	 * bytes of the first and last record, the trailer's digest and crc */
-	uint64_t at[] = {0, 30, 70, 509, s->bounds[1] + 9, s->bounds[0] + 40, s->bounds[0] + 1000,
-			 s->bounds[s->nbounds - 2] + 40, s->len - 40, s->len - 1};
+	uint64_t at[] = {0,
+			 30,
+			 70,
+			 509,
+			 s->bounds[1] + 9,
+			 s->bounds[0] + 40,
+			 s->bounds[0] + 1000,
+			 s->bounds[s->nbounds - 2] + 40,
+			 s->len - 40,
+			 s->len - 1};
 
 	assert_int_equal(feed(f->dir, NULL, f->full_a.b, f->full_a.len, 1 << 20, true), 0);
 	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
@@ -282,8 +295,8 @@ static void truncation_anywhere_leaves_the_target_unchanged(void **state)
 	for (size_t i = 0; i < s->nbounds; i++) {
 		uint64_t cut[] = {s->bounds[i], s->bounds[i] + 5, s->bounds[i] + 100};
 		for (size_t j = 0; j < 3; j++) {
-			int rc = feed(f->dir, NULL, s->b, cut[j] < s->len ? cut[j] : s->len - 1, 3000,
-				      true);
+			int rc = feed(f->dir, NULL, s->b, cut[j] < s->len ? cut[j] : s->len - 1,
+				      3000, true);
 			assert_int_equal(rc, -EPIPE);
 			assert_non_null(strstr(tf_errmsg(), "before its trailer"));
 			assert_target_is(f->dir, img_a);
@@ -371,7 +384,8 @@ static void an_interrupted_receive_resumes_to_the_exact_result(void **state)
 	assert_int_equal(tf_recv_offset(r), s->bounds[2]);
 	tf_recv_close(r);
 	/* Cut again, later, then resume to the end. */
-	assert_int_equal(feed(f->dir, &resume, s->b, s->bounds[s->nbounds - 2] + 7, 4096, false), 0);
+	assert_int_equal(feed(f->dir, &resume, s->b, s->bounds[s->nbounds - 2] + 7, 4096, false),
+			 0);
 	assert_target_is(f->dir, img_a);
 	assert_int_equal(feed(f->dir, &resume, s->b, s->len, 4096, true), 0);
 	assert_target_is(f->dir, img_b);
@@ -423,7 +437,8 @@ static void writing_the_whole_stream_again_resumes_where_it_stopped(void **state
 static void another_stream_written_over_an_interruption_starts_afresh(void **state)
 {
 	struct fixture *f = *state;
-	struct tf_recv_opts any = {.resume_if_any = true}, any_force = {.force = true, .resume_if_any = true};
+	struct tf_recv_opts any = {.resume_if_any = true},
+			    any_force = {.force = true, .resume_if_any = true};
 
 	assert_int_equal(feed(f->dir, NULL, f->full_a.b, f->full_a.len, 1 << 20, true), 0);
 	assert_int_equal(feed(f->dir, NULL, f->inc_ab.b, f->inc_ab.bounds[2], 4096, false), 0);
@@ -486,12 +501,15 @@ static void a_fresh_receive_discards_an_abandoned_partial(void **state)
 static void a_record_past_the_volume_end_writes_nothing(void **state)
 {
 	struct fixture *f = *state;
-	struct tf_stream_rec r[2] = {{.type = TF_REC_DATA, .offset = 0, .length = 4096, .seq = 0},
-				     {.type = TF_REC_DATA, .offset = VOL - 4096, .length = 8192,
-				      .seq = 1}};
-	struct tf_stream_header h = {.chunk_bytes = CHUNK, .volume_bytes = VOL,
-				     .result_thin_id = 9, .base_thin_id = TF_STREAM_NO_BASE,
-				     .record_count = 2, .data_bytes = 4096 + 8192};
+	struct tf_stream_rec r[2] = {
+	    {.type = TF_REC_DATA, .offset = 0, .length = 4096, .seq = 0},
+	    {.type = TF_REC_DATA, .offset = VOL - 4096, .length = 8192, .seq = 1}};
+	struct tf_stream_header h = {.chunk_bytes = CHUNK,
+				     .volume_bytes = VOL,
+				     .result_thin_id = 9,
+				     .base_thin_id = TF_STREAM_NO_BASE,
+				     .record_count = 2,
+				     .data_bytes = 4096 + 8192};
 	struct tf_stream_trailer t = {.record_count = 2, .data_bytes = 4096 + 8192};
 	static uint8_t s[512 + 2 * 32 + 4096 + 8192 + 64], payload[8192];
 	struct tf_sha256 c;
@@ -549,21 +567,21 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-		T(full_stream_creates_the_exact_image),
-		T(incrementals_move_the_target_from_state_to_state),
-		T(every_flipped_bit_leaves_the_target_unchanged),
-		T(truncation_anywhere_leaves_the_target_unchanged),
-		T(a_stream_for_another_base_is_refused_unless_forced),
-		T(an_incremental_needs_an_existing_target),
-		T(a_replayed_stream_is_refused),
-		T(writes_out_of_order_are_refused),
-		T(an_interrupted_receive_resumes_to_the_exact_result),
-		T(a_fresh_receive_discards_an_abandoned_partial),
-		T(a_damaged_checkpoint_is_refused_not_trusted),
-		T(writing_the_whole_stream_again_resumes_where_it_stopped),
-		T(another_stream_written_over_an_interruption_starts_afresh),
-		T(a_record_past_the_volume_end_writes_nothing),
-		T(target_names_that_could_escape_the_directory_are_refused),
+	    T(full_stream_creates_the_exact_image),
+	    T(incrementals_move_the_target_from_state_to_state),
+	    T(every_flipped_bit_leaves_the_target_unchanged),
+	    T(truncation_anywhere_leaves_the_target_unchanged),
+	    T(a_stream_for_another_base_is_refused_unless_forced),
+	    T(an_incremental_needs_an_existing_target),
+	    T(a_replayed_stream_is_refused),
+	    T(writes_out_of_order_are_refused),
+	    T(an_interrupted_receive_resumes_to_the_exact_result),
+	    T(a_fresh_receive_discards_an_abandoned_partial),
+	    T(a_damaged_checkpoint_is_refused_not_trusted),
+	    T(writing_the_whole_stream_again_resumes_where_it_stopped),
+	    T(another_stream_written_over_an_interruption_starts_afresh),
+	    T(a_record_past_the_volume_end_writes_nothing),
+	    T(target_names_that_could_escape_the_directory_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

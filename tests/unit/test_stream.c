@@ -5,17 +5,18 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
-#include "core/crc32c.h"
-#include "core/err.h"
-#include "core/sha256.h"
-#include "core/stream.h"
-#include "core/stream_parse.h"
+#include "core/base/err.h"
+#include "core/io/crc32c.h"
+#include "core/io/sha256.h"
+#include "core/stream/stream.h"
+#include "core/stream/stream_parse.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #define VOL (8u << 20)
 
@@ -67,8 +68,11 @@ static const struct tf_stream_sink sink = {.header = t_header, .data = t_data, .
 /* A stream with DATA over two ranges (one longer than a record) and a ZERO. */
 static struct tf_stream_plan *make_plan(void)
 {
-	struct tf_stream_header h = {.incremental = true, .chunk_bytes = 65536, .volume_bytes = VOL,
-				     .result_thin_id = 3, .base_thin_id = 2};
+	struct tf_stream_header h = {.incremental = true,
+				     .chunk_bytes = 65536,
+				     .volume_bytes = VOL,
+				     .result_thin_id = 3,
+				     .base_thin_id = 2};
 	struct tf_stream_recs recs = {0};
 	struct tf_stream_plan *p;
 
@@ -206,8 +210,9 @@ static void detects_any_flipped_bit(void **state)
 	struct tf_stream_plan *p = make_plan();
 	static uint8_t img[VOL];
 	struct mem_target t = {.img = img, .size = VOL};
-	size_t len, spots[] = {0, 8, 20, 33, 100, 300, 509, 512, 520, 530, 543, 544, 2000,
-			       (1 << 20) + 544, 0, 0, 0};
+	size_t len,
+	    spots[] = {0, 8, 20, 33, 100, 300, 509, 512, 520, 530, 543, 544, 2000, (1 << 20) + 544,
+		       0, 0, 0};
 	uint8_t *s = produce(p, &len);
 
 	(void)state;
@@ -246,8 +251,10 @@ static void truncation_anywhere_never_completes(void **state)
  * volume, or backwards, is refused before the sink sees it. */
 static void refuses_records_outside_the_volume_or_out_of_order(void **state)
 {
-	struct tf_stream_header h = {.chunk_bytes = 65536, .volume_bytes = 1 << 20,
-				     .base_thin_id = TF_STREAM_NO_BASE, .record_count = 1,
+	struct tf_stream_header h = {.chunk_bytes = 65536,
+				     .volume_bytes = 1 << 20,
+				     .base_thin_id = TF_STREAM_NO_BASE,
+				     .record_count = 1,
 				     .data_bytes = 0};
 	struct tf_stream_rec r = {.type = TF_REC_ZERO, .offset = 1 << 20, .length = 4096};
 	struct mem_target t = {.img = src, .size = 1 << 20};
@@ -286,19 +293,20 @@ static void crc32c_matches_its_check_value_on_both_paths(void **state)
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)(i * 7 + 3);
 	for (size_t n = 0; n < sizeof(buf); n += 997)
-		assert_int_equal(tf_crc32c(0xffffffffu, buf + 1, n), tf_crc32c_sw(0xffffffffu, buf + 1, n));
+		assert_int_equal(tf_crc32c(0xffffffffu, buf + 1, n),
+				 tf_crc32c_sw(0xffffffffu, buf + 1, n));
 }
 
 static void sha256_matches_fips_vectors(void **state)
 {
-	static const uint8_t abc[32] = {
-		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
-		0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
-		0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
-	static const uint8_t two_blocks[32] = {
-		0x24, 0x8d, 0x6a, 0x61, 0xd2, 0x06, 0x38, 0xb8, 0xe5, 0xc0, 0x26,
-		0x93, 0x0c, 0x3e, 0x60, 0x39, 0xa3, 0x3c, 0xe4, 0x59, 0x64, 0xff,
-		0x21, 0x67, 0xf6, 0xec, 0xed, 0xd4, 0x19, 0xdb, 0x06, 0xc1};
+	static const uint8_t abc[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
+					0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+					0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
+					0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+	static const uint8_t two_blocks[32] = {0x24, 0x8d, 0x6a, 0x61, 0xd2, 0x06, 0x38, 0xb8,
+					       0xe5, 0xc0, 0x26, 0x93, 0x0c, 0x3e, 0x60, 0x39,
+					       0xa3, 0x3c, 0xe4, 0x59, 0x64, 0xff, 0x21, 0x67,
+					       0xf6, 0xec, 0xed, 0xd4, 0x19, 0xdb, 0x06, 0xc1};
 	const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
 	struct tf_sha256 c;
 	uint8_t d[32];
@@ -318,15 +326,15 @@ static void sha256_matches_fips_vectors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(size_is_known_before_reading_and_exact),
-		cmocka_unit_test(random_offsets_equal_the_sequential_stream),
-		cmocka_unit_test(locate_names_the_part_of_every_offset),
-		cmocka_unit_test(parses_in_pieces_of_any_size),
-		cmocka_unit_test(detects_any_flipped_bit),
-		cmocka_unit_test(truncation_anywhere_never_completes),
-		cmocka_unit_test(refuses_records_outside_the_volume_or_out_of_order),
-		cmocka_unit_test(sha256_matches_fips_vectors),
-		cmocka_unit_test(crc32c_matches_its_check_value_on_both_paths),
+	    cmocka_unit_test(size_is_known_before_reading_and_exact),
+	    cmocka_unit_test(random_offsets_equal_the_sequential_stream),
+	    cmocka_unit_test(locate_names_the_part_of_every_offset),
+	    cmocka_unit_test(parses_in_pieces_of_any_size),
+	    cmocka_unit_test(detects_any_flipped_bit),
+	    cmocka_unit_test(truncation_anywhere_never_completes),
+	    cmocka_unit_test(refuses_records_outside_the_volume_or_out_of_order),
+	    cmocka_unit_test(sha256_matches_fips_vectors),
+	    cmocka_unit_test(crc32c_matches_its_check_value_on_both_paths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

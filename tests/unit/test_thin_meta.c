@@ -5,16 +5,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
 #include "testutil.h"
 
-#include "core/bio.h"
-#include "core/btree.h"
-#include "core/crc32c.h"
-#include "core/err.h"
-#include "core/thin_format.h"
-#include "core/thin_meta.h"
+#include "core/base/err.h"
+#include "core/io/bio.h"
+#include "core/io/crc32c.h"
+#include "core/thin/btree.h"
+#include "core/thin/thin_format.h"
+#include "core/thin/thin_meta.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 static char workdir[] = "/tmp/thinfs-meta-XXXXXX";
 static char big[512];  /* kernel-1m-mappings metadata, pristine */
@@ -389,7 +390,6 @@ static void a_read_error_names_the_block(void **state)
 	tf_bio_close(b);
 }
 
-
 /* ---- generated pools against the thin tools ---- */
 
 /* Pools of every shape gen-pool.sh makes (range and single mappings, blocks
@@ -401,19 +401,22 @@ static const struct gen_case {
 	unsigned chunk;
 	unsigned n;
 } gen_cases[] = {
-	{"g128", 128, 100000},
-	{"g1g", 2097152, 3000},
+    {"g128", 128, 100000},
+    {"g1g", 2097152, 3000},
 };
 
 static const char *kind_name(enum tf_diff_kind k)
 {
-	return k == TF_DIFF_LEFT_ONLY ? "left_only" : k == TF_DIFF_RIGHT_ONLY ? "right_only" : "different";
+	return k == TF_DIFF_LEFT_ONLY	 ? "left_only"
+	       : k == TF_DIFF_RIGHT_ONLY ? "right_only"
+					 : "different";
 }
 
 static int print_run(void *ctx, const struct tf_thin_run *r)
 {
 	for (uint64_t i = 0; i < r->len; i++)
-		fprintf(ctx, "%" PRIu64 " %" PRIu64 " %" PRIu32 "\n", r->vbegin + i, r->dbegin + i, r->time);
+		fprintf(ctx, "%" PRIu64 " %" PRIu64 " %" PRIu32 "\n", r->vbegin + i, r->dbegin + i,
+			r->time);
 	return 0;
 }
 
@@ -431,7 +434,8 @@ static void open_gen(const struct gen_case *gc, char *meta, size_t len, struct t
 
 	snprintf(meta, len, "%s/%s/metadata", workdir, gc->name);
 	if (access(meta, R_OK) != 0)
-		sh(". %s/tests/gen-pool.sh && gen_pool %s/%s %u %u", src, workdir, gc->name, gc->chunk, gc->n);
+		sh(". %s/tests/gen-pool.sh && gen_pool %s/%s %u %u", src, workdir, gc->name,
+		   gc->chunk, gc->n);
 	assert_int_equal(tf_bio_open_file(meta, 0, b), 0);
 	assert_int_equal(tf_thin_open(*b, 0, m), 0);
 	assert_int_equal(tf_thin_info(*m)->data_block_size, gc->chunk);
@@ -452,13 +456,15 @@ static void walk_matches_thin_dump(void **state)
 			struct tf_walk_stats st = {0};
 			FILE *f;
 
-			snprintf(out, sizeof(out), "%s/walk.%s.%u", workdir, gen_cases[c].name, devs[i]);
+			snprintf(out, sizeof(out), "%s/walk.%s.%u", workdir, gen_cases[c].name,
+				 devs[i]);
 			assert_non_null(f = fopen(out, "w"));
 			assert_int_equal(tf_thin_walk(m, devs[i], print_run, f, &st), 0);
 			fclose(f);
 			if (gen_cases[c].n >= 100000 && devs[i] == 1)
 				assert_true(st.nodes_read > 100); /* interior nodes were walked */
-			sh("%s/tests/fixtures/gen/oracle.sh mappings %s %u >%s.expected && cmp -s %s %s.expected",
+			sh("%s/tests/fixtures/gen/oracle.sh mappings %s %u >%s.expected && cmp -s "
+			   "%s %s.expected",
 			   src, meta, devs[i], out, out, out);
 		}
 		/* The deleted origin is gone; the snapshot made from it still walks. */
@@ -485,16 +491,17 @@ static void diff_matches_thin_delta(void **state)
 			snprintf(out, sizeof(out), "%s/delta.%s.%u.%u", workdir, gen_cases[c].name,
 				 pairs[i][0], pairs[i][1]);
 			assert_non_null(f = fopen(out, "w"));
-			assert_int_equal(tf_thin_diff(m, pairs[i][0], pairs[i][1], print_change, f, NULL), 0);
+			assert_int_equal(
+			    tf_thin_diff(m, pairs[i][0], pairs[i][1], print_change, f, NULL), 0);
 			fclose(f);
-			sh("%s/tests/fixtures/gen/oracle.sh delta %s %u %u >%s.expected && cmp -s %s %s.expected",
+			sh("%s/tests/fixtures/gen/oracle.sh delta %s %u %u >%s.expected && cmp -s "
+			   "%s %s.expected",
 			   src, meta, pairs[i][0], pairs[i][1], out, out, out);
 		}
 		tf_thin_close(m);
 		tf_bio_close(b);
 	}
 }
-
 
 /* Kernel metadata whose origin was provisioned in scrambled order: nearly
  * one run per chunk, and the diff must still read only the changed paths. */
@@ -508,27 +515,30 @@ static void diff_of_scrambled_kernel_snapshots_matches_thin_delta(void **state)
 
 	(void)state;
 	snprintf(meta, sizeof(meta), "%s/scrambled.meta", workdir);
-	sh("zstd -q -d --sparse %s/tests/fixtures/kernel-1m-scrambled/metadata.zst -o %s", src, meta);
+	sh("zstd -q -d --sparse %s/tests/fixtures/kernel-1m-scrambled/metadata.zst -o %s", src,
+	   meta);
 	assert_int_equal(tf_bio_open_file(meta, 0, &b), 0);
 	assert_int_equal(tf_thin_open(b, 0, &m), 0);
 	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 		struct tf_walk_stats st = {0};
 		FILE *f;
 
-		snprintf(out, sizeof(out), "%s/delta.scrambled.%u.%u", workdir, pairs[i][0], pairs[i][1]);
+		snprintf(out, sizeof(out), "%s/delta.scrambled.%u.%u", workdir, pairs[i][0],
+			 pairs[i][1]);
 		assert_non_null(f = fopen(out, "w"));
-		assert_int_equal(tf_thin_diff(m, pairs[i][0], pairs[i][1], print_change, f, &st), 0);
+		assert_int_equal(tf_thin_diff(m, pairs[i][0], pairs[i][1], print_change, f, &st),
+				 0);
 		fclose(f);
 		/* The fixture's README measured 44 of 9,188 nodes for 2 vs 3. */
 		assert_true(st.nodes_read <= 60);
-		sh("%s/tests/fixtures/gen/oracle.sh delta %s %u %u >%s.expected && cmp -s %s %s.expected",
+		sh("%s/tests/fixtures/gen/oracle.sh delta %s %u %u >%s.expected && cmp -s %s "
+		   "%s.expected",
 		   src, meta, pairs[i][0], pairs[i][1], out, out, out);
 	}
 	tf_thin_close(m);
 	tf_bio_close(b);
 	sh("rm -f %s", meta);
 }
-
 
 /* Every device of the kernel-written demo pool, against the thin_dump.xml
  * kept beside it (written by the kernel's pool at fixture time) and against
@@ -557,8 +567,10 @@ static void walk_of_every_kernel_demo_device_matches_its_thin_dump(void **state)
 		fclose(f);
 		assert_int_equal(tf_thin_walk(m, d[i].dev_id, note_run, &rs, NULL), 0);
 		assert_int_equal(rs.chunks, d[i].mapped_blocks);
-		sh("%s/tests/fixtures/gen/oracle.sh mappings %s/tests/fixtures/kernel-pool-demo/thin_dump.xml %u"
-		   " >%s.kept && cmp -s %s %s.kept", src, src, d[i].dev_id, out, out, out);
+		sh("%s/tests/fixtures/gen/oracle.sh mappings "
+		   "%s/tests/fixtures/kernel-pool-demo/thin_dump.xml %u"
+		   " >%s.kept && cmp -s %s %s.kept",
+		   src, src, d[i].dev_id, out, out, out);
 		sh("%s/tests/fixtures/gen/oracle.sh mappings %s %u >%s.now && cmp -s %s %s.now",
 		   src, demo, d[i].dev_id, out, out, out);
 	}
@@ -566,7 +578,6 @@ static void walk_of_every_kernel_demo_device_matches_its_thin_dump(void **state)
 	tf_thin_close(m);
 	tf_bio_close(b);
 }
-
 
 /* A held metadata snapshot: a copy of the superblock at another block with
  * its own block number.  It opens like block 0 and sees the same devices;
@@ -611,7 +622,6 @@ static void opens_a_held_metadata_snapshot(void **state)
 	tf_bio_close(b);
 }
 
-
 /* Structural damage that checksums do not catch: random bytes written into
  * the demo pool's blocks, each block resealed so only its content is wrong.
  * Every open, listing, walk and diff must end in success or in an error with
@@ -643,7 +653,8 @@ static void survives_resealed_random_damage(void **state)
 	nodes[nn++] = 0;
 	for (uint64_t blk = 1; blk < len / TF_META_BLOCK_SIZE && nn < 1024; blk++) {
 		const uint8_t *p = pristine + blk * TF_META_BLOCK_SIZE;
-		uint32_t c = tf_crc32c(0xffffffffu, p + 4, TF_META_BLOCK_SIZE - 4) ^ TF_NODE_CSUM_XOR;
+		uint32_t c =
+		    tf_crc32c(0xffffffffu, p + 4, TF_META_BLOCK_SIZE - 4) ^ TF_NODE_CSUM_XOR;
 
 		if (memcmp(&c, p, 4) == 0)
 			nodes[nn++] = blk;
@@ -681,7 +692,8 @@ static void survives_resealed_random_damage(void **state)
 
 					rc = tf_thin_walk(m, d[i].dev_id, note_run, &rs, NULL);
 					if (rc >= 0 && i > 0)
-						rc = tf_thin_diff(m, d[i - 1].dev_id, d[i].dev_id, count_any, &rs, NULL);
+						rc = tf_thin_diff(m, d[i - 1].dev_id, d[i].dev_id,
+								  count_any, &rs, NULL);
 				}
 				free(d);
 			}
@@ -705,24 +717,24 @@ static void survives_resealed_random_damage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(reads_the_kernel_written_superblock_and_devices),
-		cmocka_unit_test(opens_a_held_metadata_snapshot),
-		cmocka_unit_test(walk_coalesces_runs_as_thin_dump_does),
-		cmocka_unit_test(diff_of_kernel_snapshots_reads_only_the_changed_paths),
-		cmocka_unit_test(detects_a_flipped_byte_in_the_superblock),
-		cmocka_unit_test(detects_a_flipped_byte_in_an_interior_node),
-		cmocka_unit_test(detects_a_flipped_byte_in_a_leaf),
-		cmocka_unit_test(detects_a_flipped_byte_in_the_device_details_tree),
-		cmocka_unit_test(refuses_a_child_pointing_at_its_parent),
-		cmocka_unit_test(refuses_more_entries_than_fit),
-		cmocka_unit_test(refuses_a_mapping_past_the_data_device),
-		cmocka_unit_test(reports_a_truncated_image),
-		cmocka_unit_test(a_read_error_names_the_block),
-		cmocka_unit_test(survives_resealed_random_damage),
-		cmocka_unit_test(walk_matches_thin_dump),
-		cmocka_unit_test(diff_matches_thin_delta),
-		cmocka_unit_test(walk_of_every_kernel_demo_device_matches_its_thin_dump),
-		cmocka_unit_test(diff_of_scrambled_kernel_snapshots_matches_thin_delta),
+	    cmocka_unit_test(reads_the_kernel_written_superblock_and_devices),
+	    cmocka_unit_test(opens_a_held_metadata_snapshot),
+	    cmocka_unit_test(walk_coalesces_runs_as_thin_dump_does),
+	    cmocka_unit_test(diff_of_kernel_snapshots_reads_only_the_changed_paths),
+	    cmocka_unit_test(detects_a_flipped_byte_in_the_superblock),
+	    cmocka_unit_test(detects_a_flipped_byte_in_an_interior_node),
+	    cmocka_unit_test(detects_a_flipped_byte_in_a_leaf),
+	    cmocka_unit_test(detects_a_flipped_byte_in_the_device_details_tree),
+	    cmocka_unit_test(refuses_a_child_pointing_at_its_parent),
+	    cmocka_unit_test(refuses_more_entries_than_fit),
+	    cmocka_unit_test(refuses_a_mapping_past_the_data_device),
+	    cmocka_unit_test(reports_a_truncated_image),
+	    cmocka_unit_test(a_read_error_names_the_block),
+	    cmocka_unit_test(survives_resealed_random_damage),
+	    cmocka_unit_test(walk_matches_thin_dump),
+	    cmocka_unit_test(diff_matches_thin_delta),
+	    cmocka_unit_test(walk_of_every_kernel_demo_device_matches_its_thin_dump),
+	    cmocka_unit_test(diff_of_scrambled_kernel_snapshots_matches_thin_delta),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,12 +1,17 @@
-/* testutil.h — shared by the cmocka tests (include after <cmocka.h>): run a
+/* testutil.h — shared by the cmocka tests (it includes <cmocka.h> itself): run a
  * shell command that builds a fixture, failing the test with the command if
  * it fails. */
 #ifndef THINFS_TESTUTIL_H
 #define THINFS_TESTUTIL_H
 
+#include <setjmp.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include <cmocka.h>
 
 static inline void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -1,0 +1,78 @@
+/* pool.h — a thin pool as a source: where its metadata, names and data are.
+ *
+ * Two kinds of source stand behind one interface:
+ *  - an image directory holding `metadata`, `data` and optional `lvm.cfg`;
+ *  - a live pool "VG/POOL": names and sizes from LVM, metadata read through
+ *    a held metadata snapshot with O_DIRECT, data read through the kernel's
+ *    own thin devices (DESIGN.md rule 2).
+ * The pool never writes the metadata or data devices.
+ */
+#ifndef THINFS_POOL_H
+#define THINFS_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tf_thin_meta;
+struct tf_pool;
+
+struct tf_lv {
+	char *name;   /* LV name, or "thin<dev_id>" without LVM metadata */
+	char *lv_id;  /* LVM uuid, or "" */
+	char *origin; /* origin LV name, or NULL */
+	uint32_t thin_id;
+	uint64_t size_bytes; /* LV size; without LVM: end of the last mapped chunk */
+	int64_t creation_time;
+	char **tags; /* NULL-terminated, may be empty */
+};
+
+enum tf_pool_kind { TF_POOL_IMAGE, TF_POOL_LIVE };
+
+struct tf_pool_opts {
+	bool reuse_held_snapshot; /* live: if another holder reserved the metadata
+				     snapshot, read through it instead of failing */
+};
+
+/* Opens SOURCE: an existing directory is an image; otherwise "VG/POOL". */
+int tf_pool_open(const char *source, const struct tf_pool_opts *opts, struct tf_pool **out);
+void tf_pool_close(struct tf_pool *p);
+
+enum tf_pool_kind tf_pool_kind(const struct tf_pool *p);
+const char *tf_pool_source(const struct tf_pool *p); /* as given */
+/* Stable identity: "lvm:<vg uuid>/<pool lv uuid>" or, for an image directory
+ * without lvm.cfg, "img:<hex digest of the superblock's fixed fields>". */
+const char *tf_pool_identity(const struct tf_pool *p);
+uint32_t tf_pool_chunk_sectors(const struct tf_pool *p);
+
+/* Re-reads LVM names (live) and returns the thin LVs, sorted by name.  The
+ * array stays valid until the next tf_pool_lvs() or close.  Image sources
+ * without lvm.cfg synthesize names and sizes from the metadata. */
+int tf_pool_lvs(struct tf_pool *p, const struct tf_lv **lvs, size_t *n);
+
+/* Opens a consistent metadata view.  Live: reserves the metadata snapshot
+ * (or reuses a held one if the options allow) and reads through it; the
+ * snapshot is released by tf_pool_meta_end(), never one thinfs did not
+ * reserve. */
+int tf_pool_meta_begin(struct tf_pool *p, struct tf_thin_meta **view);
+void tf_pool_meta_end(struct tf_pool *p, struct tf_thin_meta *view);
+
+/* The pool's current transaction id, cheaply (live: pool status). */
+int tf_pool_transaction_id(struct tf_pool *p, uint64_t *tid);
+
+/* Reads len bytes of mapped data of thin device thin_id: voff is the byte
+ * offset in the volume, poff the byte offset in the data device that the
+ * index says it maps to.  Image sources read the data image at poff; live
+ * sources read the kernel thin device at voff (activating a private
+ * read-only thin target if the LV is inactive), so bytes are never stale. */
+int tf_pool_read(struct tf_pool *p, uint32_t thin_id, void *buf, size_t len, uint64_t voff,
+		 uint64_t poff);
+
+/* Counters for .thinfs/status. */
+struct tf_pool_counters {
+	uint64_t data_bytes_read;
+	uint64_t data_reads;
+};
+void tf_pool_counters(const struct tf_pool *p, struct tf_pool_counters *c);
+
+#endif
