@@ -26,6 +26,7 @@ for s in "${scenarios[@]}"; do
 	name=$(basename "$s" .sh)
 	R=$(mktemp -d /tmp/thinfs-vm.XXXXXX)
 	truncate -s 4G "$R/disk.raw"
+	truncate -s 4G "$R/disk2.raw" # /dev/vdb: a second disk for a second VG (replication targets)
 	mkdir -p "$R/out"
 	echo "=== VM scenario: $name"
 	start=$(date +%s)
@@ -35,6 +36,7 @@ for s in "${scenarios[@]}"; do
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on \
 		-virtfs local,path="$R/out",mount_tag=results,security_model=none \
 		-drive file="$R/disk.raw",format=raw,if=virtio,cache=unsafe \
+		-drive file="$R/disk2.raw",format=raw,if=virtio,cache=unsafe \
 		>"$R/console" 2>&1
 	qrc=$?
 	end=$(date +%s)

@@ -20,16 +20,18 @@ export LVM_SYSTEM_DIR=/tmp/lvm
 mkdir -p "$LVM_SYSTEM_DIR"
 cat >"$LVM_SYSTEM_DIR/lvm.conf" <<'CFG'
 activation { udev_sync = 0 udev_rules = 0 monitoring = 0 }
-devices { obtain_device_list_from_udev = 0 scan = [ "/dev" ] filter = [ "a|^/dev/vda$|", "r|.*|" ] }
+devices { obtain_device_list_from_udev = 0 scan = [ "/dev" ] filter = [ "a|^/dev/vd[ab]$|", "r|.*|" ] }
 global { use_lvmpolld = 0 }
 CFG
 export THINFS_INDEX_DIR=/run/thinfs-index # tmpfs: SQLite locking on the 9p-backed overlay is not safe
 SEEKMAP="$THINFS_SRCDIR/build/tests/seekmap"
 [ -x "$SEEKMAP" ] || SEEKMAP="$(dirname "$THINFS")/../tests/seekmap"
 
-# make_pool VG CHUNK: a VG on /dev/vda with a thin pool VG/pool.
+# make_pool VG CHUNK [DISK]: a VG on DISK (default /dev/vda; /dev/vdb is a
+# second blank disk, for a second VG) with a thin pool VG/pool.
 make_pool() {
-	pvcreate -qy /dev/vda >/dev/null && vgcreate -q "$1" /dev/vda >/dev/null &&
+	local disk=${3:-/dev/vda}
+	pvcreate -qy "$disk" >/dev/null && vgcreate -q "$1" "$disk" >/dev/null &&
 		lvcreate -qy -L 1G --chunksize "$2" -T "$1/pool" >/dev/null
 }
 
