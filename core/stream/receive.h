@@ -66,6 +66,10 @@ uint64_t tf_recv_offset(const struct tf_recv *r);
  * from 0 (what a FUSE write position should be compared with). */
 uint64_t tf_recv_written(const struct tf_recv *r);
 int tf_recv_write(struct tf_recv *r, const void *buf, size_t len, uint64_t off);
+/* Whether finish has something to decide: the whole stream arrived, or an
+ * error is pending.  A FUSE flush of a stream still being written (a
+ * shell's dup, a child's close) must not end the receive. */
+bool tf_recv_complete(const struct tf_recv *r);
 int tf_recv_finish(struct tf_recv *r);
 void tf_recv_close(struct tf_recv *r);
 
