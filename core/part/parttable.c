@@ -16,6 +16,7 @@
  *     40 last LBA (inclusive)  48 attributes  56 name, 36 UTF-16LE units.
  */
 #include "core/part/parttable.h"
+#include "core/base/vec.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -176,11 +177,8 @@ static void gpt_name(const uint8_t *p, size_t units, char *out, size_t outlen)
 
 static int pt_add(struct tf_parttable *pt, const struct tf_part *p)
 {
-	struct tf_part *np = realloc(pt->parts, (pt->count + 1) * sizeof(*np));
-
-	if (!np)
+	if (TF_VEC_RESERVE(pt->parts, pt->parts_cap, (size_t)pt->count + 1) < 0)
 		return -ENOMEM;
-	pt->parts = np;
 	pt->parts[pt->count++] = *p;
 	return 0;
 }
@@ -201,6 +199,7 @@ static void pt_reset(struct tf_parttable *pt, const char *why)
 {
 	free(pt->parts);
 	pt->parts = NULL;
+	pt->parts_cap = 0;
 	pt->count = 0;
 	pt->scheme = TF_PT_NONE;
 	snprintf(pt->reason, sizeof(pt->reason), "%s", why);
@@ -481,5 +480,6 @@ void tf_parttable_free(struct tf_parttable *pt)
 {
 	free(pt->parts);
 	pt->parts = NULL;
+	pt->parts_cap = 0;
 	pt->count = 0;
 }

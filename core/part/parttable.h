@@ -52,6 +52,7 @@ struct tf_parttable {
 	unsigned sector_size; /* 512 or 4096 (GPT found at LBA 1 of that size) */
 	unsigned count;
 	struct tf_part *parts; /* count entries, sorted by index */
+	size_t parts_cap;
 	char reason[200]; /* why there are no partitions, or what was dropped; "" if all fine */
 };
 

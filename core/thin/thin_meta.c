@@ -4,6 +4,7 @@
 
 #include "core/base/endian.h"
 #include "core/base/err.h"
+#include "core/base/vec.h"
 #include "core/io/bio.h"
 #include "core/io/crc32c.h"
 #include "core/thin/btree.h"
@@ -16,7 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int sb_parse(struct tf_thin_meta *m, const uint8_t *raw, uint64_t block)
+    static int
+    sb_parse(struct tf_thin_meta *m, const uint8_t *raw, uint64_t block)
 {
 	const struct tf_disk_sb *sb = (const void *)raw;
 	struct tf_thin_info *in = &m->info;
@@ -179,14 +181,9 @@ static int collect_devs(struct tf_thin_meta *m, uint64_t root, uint32_t vsize, c
 				     it.key);
 			break;
 		}
-		if (*n == cap) {
-			struct dev_entry *p =
-			    realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(**out));
-			if (!p) {
-				rc = tf_fail(ENOMEM, "%s: out of memory", what);
-				break;
-			}
-			*out = p;
+		if (TF_VEC_RESERVE(*out, cap, *n + 1) < 0) {
+			rc = tf_fail(ENOMEM, "%s: out of memory", what);
+			break;
 		}
 		(*out)[*n].dev_id = (uint32_t)it.key;
 		memcpy((*out)[*n].value, it.value, vsize);
