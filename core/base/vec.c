@@ -1,6 +1,7 @@
 /* vec.c — growable arrays and the partition-point binary search (vec.h). */
 #include "core/base/vec.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 int tf_vec_reserve(void *arrp, size_t *cap, size_t need, size_t size)
 {
+	assert(arrp && cap && size > 0);
 	void *arr, *grown;
 	size_t ncap;
 
@@ -36,6 +38,7 @@ int tf_vec_reserve(void *arrp, size_t *cap, size_t need, size_t size)
 size_t tf_partition_point(const void *base, size_t n, size_t size, const void *key,
 			  bool (*pred)(const void *elem, const void *key))
 {
+	assert(pred && (base || n == 0));
 	const char *b = base;
 	size_t lo = 0, hi = n;
 

@@ -11,14 +11,14 @@
 #include "core/thin/thin_format.h"
 #include "core/thin/thin_meta_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-    static int
-    sb_parse(struct tf_thin_meta *m, const uint8_t *raw, uint64_t block)
+static int sb_parse(struct tf_thin_meta *m, const uint8_t *raw, uint64_t block)
 {
 	const struct tf_disk_sb *sb = (const void *)raw;
 	struct tf_thin_info *in = &m->info;
@@ -108,6 +108,7 @@ static int held_space_maps(struct tf_thin_meta *m, uint8_t *raw)
 
 int tf_thin_open(struct tf_bio *meta, uint64_t sb_block, struct tf_thin_meta **out)
 {
+	assert(meta && out);
 	struct tf_thin_meta *m;
 	uint8_t *raw;
 	int rc;
@@ -322,6 +323,7 @@ int tf_thin_decode_mapping(const struct tf_thin_meta *m, uint64_t vblock, const 
 int tf_thin_walk(struct tf_thin_meta *m, uint32_t dev_id, tf_thin_run_fn fn, void *ctx,
 		 struct tf_walk_stats *st)
 {
+	assert(m && fn);
 	struct tf_thin_run cur = {0}, r;
 	struct tf_cursor c;
 	struct tf_item it;
