@@ -116,8 +116,7 @@ static int fs_open(struct tf_fs *fs, const struct tf_fs_opts *opts)
 		return rc;
 	if (opts->index_path)
 		snprintf(fs->index_path, sizeof(fs->index_path), "%s", opts->index_path);
-	else if ((rc = tf_index_default_path(tf_pool_identity(fs->pool), fs->index_path,
-					     sizeof(fs->index_path))) < 0)
+	else if ((rc = tf_index_pool_path(fs->pool, fs->index_path, sizeof(fs->index_path))) < 0)
 		return rc;
 	if ((rc = tf_mkdir_parents(fs->index_path)) < 0)
 		return rc;

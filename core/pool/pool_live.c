@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -359,6 +361,13 @@ int tf_pool_open_live(struct tf_pool *p, const char *vg_pool, const struct tf_po
 	snprintf(lv->tmeta_path, sizeof(lv->tmeta_path), "/dev/mapper/%s", meta_dm);
 	if ((rc = tf_bio_open_file(lv->tmeta_path, TF_BIO_DIRECT, &lv->meta)) < 0)
 		goto fail;
+	{
+		struct stat ms = {0};
+		stat(lv->tmeta_path, &ms);
+		snprintf(p->source_key, sizeof(p->source_key), "live:%s/%s@%ju:%ju", vg->id,
+			 pool->id ? pool->id : pool->name, (uintmax_t)major(ms.st_rdev),
+			 (uintmax_t)minor(ms.st_rdev));
+	}
 	tf_lvm_free(vg);
 	return 0;
 fail:
