@@ -234,6 +234,7 @@ static int writer_errno(int rc)
  * free one.  A running receive of the same name is refused. */
 static int reserve_slot(struct tf_recv_table *t, const char *name)
 {
+	uint32_t gen;
 	int i;
 
 	pthread_mutex_lock(&t->lock);
@@ -243,15 +244,21 @@ static int reserve_slot(struct tf_recv_table *t, const char *name)
 		pthread_mutex_unlock(&t->lock);
 		return tf_fail(EBUSY, "receive/%s: a receive into it is already running", name);
 	}
-	if (i < 0)
+	if (i >= 0) {
+		/* The same entry written again (cp onto an existing name):
+		 * same inode number, as the kernel already knows it. */
+		gen = t->s[i].gen;
+	} else {
 		i = free_slot(t);
+		gen = ++t->next_gen & ((1u << (32 - SLOT_BITS)) - 1);
+	}
 	if (i < 0) {
 		pthread_mutex_unlock(&t->lock);
 		return tf_fail(EMFILE, "receive/: too many receives at once (%d)", SLOTS);
 	}
 	slot_clear(&t->s[i]);
 	t->s[i].used = t->s[i].busy = true;
-	t->s[i].gen = ++t->next_gen & ((1u << (32 - SLOT_BITS)) - 1);
+	t->s[i].gen = gen;
 	snprintf(t->s[i].name, sizeof(t->s[i].name), "%s", name);
 	pthread_mutex_unlock(&t->lock);
 	return i;
