@@ -31,11 +31,10 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char source_sql[] =
-    "CREATE TABLE IF NOT EXISTS source ("
-    " id INTEGER PRIMARY KEY CHECK (id = 1), source_key TEXT NOT NULL,"
-    " transaction_id INTEGER NOT NULL, sb_time INTEGER NOT NULL,"
-    " data_nr_blocks INTEGER NOT NULL, data_bytes INTEGER NOT NULL);";
+static const char source_sql[] = "CREATE TABLE IF NOT EXISTS source ("
+				 " id INTEGER PRIMARY KEY CHECK (id = 1), source_key TEXT NOT NULL,"
+				 " transaction_id INTEGER NOT NULL, sb_time INTEGER NOT NULL,"
+				 " data_nr_blocks INTEGER NOT NULL, data_bytes INTEGER NOT NULL);";
 
 static int has_rows(struct tf_index *ix, bool *yes)
 {
@@ -93,10 +92,11 @@ int tf_index_source_store(struct tf_index *ix, struct tf_pool *p, struct tf_thin
 	sqlite3_stmt *st;
 	int rc;
 
-	if ((rc = tf_sql_prepare(ix,
-				 "INSERT OR REPLACE INTO source (id, source_key, transaction_id, "
-				 "sb_time, data_nr_blocks, data_bytes) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
-				 &st)) < 0)
+	if ((rc = tf_sql_prepare(
+		 ix,
+		 "INSERT OR REPLACE INTO source (id, source_key, transaction_id, "
+		 "sb_time, data_nr_blocks, data_bytes) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+		 &st)) < 0)
 		return rc;
 	sqlite3_bind_text(st, 1, tf_pool_source_key(p), -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)in->transaction_id);
