@@ -155,7 +155,7 @@ int tf_recvdir_flush(struct tf_fs *fs, struct fuse_file_info *fi);
 void tf_recvdir_release(struct tf_fs *fs, struct fuse_file_info *fi);
 int tf_recvdir_setattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct stat *out);
-int tf_recvdir_rename(struct tf_fs *fs, const char *from, const char *to);
+int tf_recvdir_rename(struct tf_fs *fs, const char *from, const char *to, unsigned int flags);
 int tf_recvdir_unlink(struct tf_fs *fs, const char *name);
 
 /* status.c: renders .thinfs/status into a malloc'd buffer. */

@@ -404,16 +404,19 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf;
 
 	tf_err_clear();
-	if (ino == TF_INO_STATUS) {
-		struct status_fh *h = (struct status_fh *)(uintptr_t)fi->fh;
-		size_t o = (size_t)off < h->len ? (size_t)off : h->len;
-		size_t len = h->len - o < size ? h->len - o : size;
-		fuse_reply_buf(req, h->text + o, len);
-		return;
-	}
 	buf = thread_buf(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (ino == TF_INO_STATUS) {
+		/* Reply from this request's buffer, not the open file's: a
+		 * release may free that as soon as the kernel has the reply. */
+		struct status_fh *h = (struct status_fh *)(uintptr_t)fi->fh;
+		size_t o = (size_t)off < h->len ? (size_t)off : h->len;
+		size_t len = h->len - o < size ? h->len - o : size;
+		memcpy(buf, h->text + o, len);
+		fuse_reply_buf(req, buf, len);
 		return;
 	}
 	switch (tf_ino_class(ino)) {
@@ -599,9 +602,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	int rc;
 
 	tf_err_clear();
-	rc = parent == TF_INO_RECEIVE && newparent == TF_INO_RECEIVE && flags == 0
-		 ? tf_recvdir_rename(fs, name, newname)
-		 : -EROFS;
+	rc = parent == TF_INO_RECEIVE && newparent == TF_INO_RECEIVE
+		 ? tf_recvdir_rename(fs, name, newname, flags)
+		 : tf_fail(EROFS, "rename %s: only entries of receive/ can be renamed", name);
 	fuse_reply_err(req, -logged(fs, rc, "rename"));
 }
 

@@ -15,7 +15,9 @@
 #include "core/stream/receive.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,10 @@ struct slot {
 	int result;
 	char errmsg[512];
 	uint64_t bytes;
+	/* O_APPEND (>> in a shell): the kernel writes at the entry's old
+	 * size; the first write's offset is where this stream starts. */
+	bool append;
+	uint64_t append_base;
 	time_t done_at; /* succeeded and closed: kept for a rename */
 };
 
@@ -211,6 +217,8 @@ static int start_session(struct tf_fs *fs, int i, const char *lv, struct fuse_fi
 		t->s[i].r = r;
 		t->s[i].bytes = 0;
 		t->s[i].finished = false;
+		t->s[i].append = (fi->flags & O_APPEND) != 0;
+		t->s[i].append_base = UINT64_MAX;
 	}
 	pthread_mutex_unlock(&t->lock);
 	if (rc < 0)
@@ -321,6 +329,11 @@ ssize_t tf_recvdir_write(struct tf_fs *fs, struct fuse_file_info *fi, const char
 
 	if (!s || !s->r)
 		return -EBADF;
+	if (s->append) {
+		if (s->append_base == UINT64_MAX)
+			s->append_base = (uint64_t)off;
+		off -= (off_t)s->append_base;
+	}
 	rc = tf_recv_write(s->r, buf, size, (uint64_t)off);
 	if (rc < 0)
 		return writer_errno(rc);
@@ -391,7 +404,10 @@ int tf_recvdir_setattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *attr, int 
 	return 0;
 }
 
-int tf_recvdir_rename(struct tf_fs *fs, const char *from, const char *to)
+/* rsync's rename of its temporary name onto the target's: the stream was
+ * applied at close already, so the entry just goes away.  mv asks with
+ * RENAME_NOREPLACE, which is honoured; RENAME_EXCHANGE makes no sense. */
+int tf_recvdir_rename(struct tf_fs *fs, const char *from, const char *to, unsigned int flags)
 {
 	struct tf_recv_table *t = fs->recv;
 	char a[256], b[256];
@@ -399,10 +415,14 @@ int tf_recvdir_rename(struct tf_fs *fs, const char *from, const char *to)
 
 	target_of(from, a, sizeof(a));
 	target_of(to, b, sizeof(b));
+	if (flags & ~(unsigned)RENAME_NOREPLACE)
+		return tf_fail(EINVAL, "receive/%s: only plain renames are supported", from);
 	pthread_mutex_lock(&t->lock);
 	i = find_slot(t, from);
 	if (i < 0)
-		rc = -ENOENT;
+		rc = tf_fail(ENOENT, "receive/%s: no such entry", from);
+	else if ((flags & RENAME_NOREPLACE) && find_slot(t, to) >= 0)
+		rc = tf_fail(EEXIST, "receive/%s: exists", to);
 	else if (t->s[i].busy)
 		rc = tf_fail(EBUSY, "receive/%s: still being written", from);
 	else if (strcmp(a, b) != 0)
