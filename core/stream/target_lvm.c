@@ -418,8 +418,12 @@ static int check_pool(struct lvm_target *l)
 	const char *argv[] = {"lvs", "--noheadings", "-o", "segtype", full, NULL};
 
 	snprintf(full, sizeof(full), "%s/%s", l->vg, l->pool);
-	if (run(argv, out, sizeof(out)) < 0)
-		return tf_fail(ENOENT, "%s: no such thin pool (%s)", full, tf_errmsg());
+	if (run(argv, out, sizeof(out)) < 0) {
+		const char *why = strstr(out, "  ") ? out + strspn(out, " ") : out;
+		char said[256];
+		snprintf(said, sizeof(said), "%.*s", (int)strcspn(why, "\n"), why);
+		return tf_fail(ENOENT, "%s: no such thin pool (lvs: %s)", full, said);
+	}
 	if (sscanf(out, " %63s", seg) != 1 || strcmp(seg, "thin-pool") != 0)
 		return tf_fail(EINVAL, "%s is not a thin pool (segment type %s)", full,
 			       *seg ? seg : "unknown");
