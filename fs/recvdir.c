@@ -228,14 +228,25 @@ static int start_session(struct tf_fs *fs, int i, const char *lv, struct fuse_fi
 	return 0;
 }
 
-/* A refusal's errno for the writer: an incremental for another base
- * (-ESTALE inside) would read "Stale file handle" in cp's message, which
- * says nothing true; EXDEV ("Invalid cross-device link") is no better.
- * The daemon logs the full message; the writer gets EINVAL for any stream
- * that does not apply to this target. */
+/* A refusal's errno as the writer's tools print it.  The daemon logs the
+ * full message; the errno should not say something false: an incremental
+ * for another base (-ESTALE inside) would read "Stale file handle", one for
+ * a missing target (-ENOENT) "No such file or directory" on a write, a
+ * replay (-EALREADY) "Operation already in progress".  A stream that does
+ * not apply to the target is EINVAL ("Invalid argument"); one whose result
+ * the target already holds is EEXIST ("File exists"), like a full stream
+ * over an existing target. */
 static int writer_errno(int rc)
 {
-	return rc == -ESTALE ? -EINVAL : rc;
+	switch (rc) {
+	case -ESTALE:
+	case -ENOENT:
+		return -EINVAL;
+	case -EALREADY:
+		return -EEXIST;
+	default:
+		return rc;
+	}
 }
 
 /* Reserves a slot for name: its own if a finished receive left it, else a
@@ -284,7 +295,7 @@ int tf_recvdir_create(struct tf_fs *fs, const char *name, struct fuse_entry_para
 	if ((i = reserve_slot(fs->recv, name)) < 0)
 		return i;
 	if ((rc = start_session(fs, i, lv, fi)) < 0)
-		return writer_errno(rc);
+		return rc == -ESTALE ? -EINVAL : rc;
 	pthread_mutex_lock(&fs->recv->lock);
 	e->ino = slot_ino(fs->recv, i);
 	slot_attr(fs, i, &fs->recv->s[i], &e->attr);
@@ -318,7 +329,8 @@ int tf_recvdir_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 	target_of(name, lv, sizeof(lv));
 	if ((rc = reserve_slot(t, name)) < 0)
 		return rc;
-	return writer_errno(start_session(fs, rc, lv, fi));
+	rc = start_session(fs, rc, lv, fi);
+	return rc == -ESTALE ? -EINVAL : rc;
 }
 
 ssize_t tf_recvdir_write(struct tf_fs *fs, struct fuse_file_info *fi, const char *buf, size_t size,
