@@ -70,9 +70,10 @@ struct tf_fs {
 	atomic_uint_fast64_t refresh_errors;
 	char last_refresh_error[512];
 
-	struct tf_files_cache *files;  /* files/: per-volume filesystem views */
-	struct tf_delta_cache *deltas; /* deltas/: planned streams */
-	struct tf_recv_table *recv;    /* receive/: running receives */
+	struct tf_files_cache *files;		     /* files/: per-volume filesystem views */
+	struct tf_delta_cache *deltas;		     /* deltas/: planned streams */
+	struct tf_recv_table *recv;		     /* receive/: running receives */
+	struct tf_openfiles *open_files, *open_dirs; /* released at unmount if left open */
 
 	pthread_t refresher;
 	bool refresher_started;
@@ -157,6 +158,18 @@ int tf_recvdir_setattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *attr, int 
 		       struct stat *out);
 int tf_recvdir_rename(struct tf_fs *fs, const char *from, const char *to, unsigned int flags);
 int tf_recvdir_unlink(struct tf_fs *fs, const char *name);
+
+/* openfiles.c: the open files, by (inode, handle), for unmount. */
+struct tf_openfiles;
+int tf_openfiles_new(struct tf_openfiles **out);
+int tf_openfiles_add(struct tf_openfiles *o, fuse_ino_t ino, const struct fuse_file_info *fi);
+void tf_openfiles_forget(struct tf_openfiles *o, fuse_ino_t ino, const struct fuse_file_info *fi);
+/* Calls release for every file left, then frees o. */
+void tf_openfiles_free(struct tf_openfiles *o, struct tf_fs *fs,
+		       void (*release)(struct tf_fs *fs, fuse_ino_t ino,
+				       struct fuse_file_info *fi));
+/* ops.c: releases what is still open (after the FUSE loop ended). */
+void tf_fs_release_open(struct tf_fs *fs);
 
 /* status.c: renders .thinfs/status into a malloc'd buffer. */
 int tf_status_render(struct tf_fs *fs, char **out, size_t *len);

@@ -124,7 +124,9 @@ static int fs_open(struct tf_fs *fs, const struct tf_fs_opts *opts)
 	pthread_mutex_init(&fs->ix_lock, NULL);
 	pthread_mutex_init(&fs->tab_lock, NULL);
 	if ((rc = tf_files_cache_new(&fs->files)) < 0 ||
-	    (rc = tf_deltas_cache_new(&fs->deltas)) < 0 || (rc = tf_recvdir_new(&fs->recv)) < 0)
+	    (rc = tf_deltas_cache_new(&fs->deltas)) < 0 || (rc = tf_recvdir_new(&fs->recv)) < 0 ||
+	    (rc = tf_openfiles_new(&fs->open_files)) < 0 ||
+	    (rc = tf_openfiles_new(&fs->open_dirs)) < 0)
 		return rc;
 	rc = tf_pool_open(opts->source, &(struct tf_pool_opts){0}, &fs->pool);
 	if (rc < 0)
@@ -149,6 +151,7 @@ static void fs_close(struct tf_fs *fs)
 	atomic_store(&fs->stopping, true);
 	if (fs->refresher_started)
 		pthread_join(fs->refresher, NULL);
+	tf_fs_release_open(fs);
 	pthread_mutex_lock(&fs->tab_lock);
 	t = fs->tab;
 	fs->tab = NULL;

@@ -178,6 +178,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 /* ---- directories ---- */
 
+static void release_dir(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct tf_fs *fs = fs_of(req);
@@ -206,17 +208,37 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->cache_readdir =
 	    tf_pool_kind(fs->pool) == TF_POOL_IMAGE && tf_ino_class(ino) == TF_IC_EXT;
-	fuse_reply_open(req, fi);
+	if (tf_openfiles_add(fs->open_dirs, ino, fi) < 0) {
+		tf_files_releasedir(h);
+		tf_voltab_put(h->tab);
+		free(h);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		release_dir(fs, ino, fi);
 }
 
-static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void free_dir(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct tf_dirh *h = (struct tf_dirh *)(uintptr_t)fi->fh;
 
+	(void)fs;
 	(void)ino;
 	tf_files_releasedir(h);
 	tf_voltab_put(h->tab);
 	free(h);
+}
+
+static void release_dir(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	tf_openfiles_forget(fs->open_dirs, ino, fi);
+	free_dir(fs, ino, fi);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	release_dir(fs_of(req), ino, fi);
 	fuse_reply_err(req, 0);
 }
 
@@ -339,6 +361,22 @@ static void do_release(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *
 	}
 }
 
+/* Undoes an open the kernel knows about (or was about to). */
+static void release_file(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	tf_openfiles_forget(fs->open_files, ino, fi);
+	do_release(fs, ino, fi);
+}
+
+/* Files and directories still open when the session ended (a lazy
+ * unmount, then SIGTERM): released at unmount, so nothing leaks. */
+void tf_fs_release_open(struct tf_fs *fs)
+{
+	tf_openfiles_free(fs->open_files, fs, do_release);
+	tf_openfiles_free(fs->open_dirs, fs, free_dir);
+	fs->open_files = fs->open_dirs = NULL;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct tf_fs *fs = fs_of(req);
@@ -346,10 +384,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	tf_err_clear();
 	rc = logged(fs, do_open(fs, ino, fi), "open");
+	/* Recorded before the reply: the release may follow at once. */
+	if (rc == 0 && (rc = tf_openfiles_add(fs->open_files, ino, fi)) < 0)
+		do_release(fs, ino, fi);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else if (fuse_reply_open(req, fi) == -ENOENT) /* interrupted: undo */
-		do_release(fs, ino, fi);
+		release_file(fs, ino, fi);
 }
 
 /* One reusable buffer per FUSE worker thread: no allocation per read.  A
@@ -473,7 +514,7 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	do_release(fs_of(req), ino, fi);
+	release_file(fs_of(req), ino, fi);
 	fuse_reply_err(req, 0);
 }
 
@@ -545,10 +586,12 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	rc = parent == TF_INO_RECEIVE ? tf_recvdir_create(fs, name, &e, fi)
 				      : tf_fail(EROFS, "%s: only receive/ takes new files", name);
 	rc = logged(fs, rc, "create");
+	if (rc == 0 && (rc = tf_openfiles_add(fs->open_files, e.ino, fi)) < 0)
+		tf_recvdir_release(fs, fi);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else if (fuse_reply_create(req, &e, fi) == -ENOENT)
-		tf_recvdir_release(fs, fi);
+		release_file(fs, e.ino, fi);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
