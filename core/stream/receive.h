@@ -27,6 +27,13 @@
  * to DIR/.LV.thinfs-partial; LVM: $THINFS_STATE_DIR/recv-VG-LV.resume and
  * the LV LV_thinfs_recv).  A damaged or cut-off stream never commits.
  *
+ * One receive per target at a time, across processes: opening takes the
+ * target's lock (an flock on DIR/.LV.thinfs-lock, or for LVM on
+ * $THINFS_LOCK_DIR/VG-LV.lock, default /run/lock/thinfs) and returns -EBUSY
+ * naming the holder if another receive has it; close drops it, and so does
+ * the kernel when a receiver dies.  A file target's directory is used
+ * through a directory fd: no name in it is followed if it is a symlink.
+ *
  * Refusals: an incremental whose base is not the target's recorded state
  * (-ESTALE, naming both), a stream whose result the target already holds
  * (-EALREADY: a replay), a full stream over an existing target (-EEXIST);
