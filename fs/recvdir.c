@@ -52,6 +52,9 @@ struct slot {
 struct tf_recv_table {
 	pthread_mutex_t lock; /* slot bookkeeping; a slot's own I/O runs under its writer */
 	struct slot s[SLOTS];
+	/* A slot's stream I/O: writes and flushes of one entry may come from
+	 * several threads (dup'd descriptors); they take turns. */
+	pthread_mutex_t io[SLOTS];
 	uint32_t next_gen;
 };
 
@@ -80,6 +83,8 @@ int tf_recvdir_new(struct tf_recv_table **out)
 	if (!*out)
 		return tf_fail(ENOMEM, "receive/: out of memory");
 	pthread_mutex_init(&(*out)->lock, NULL);
+	for (int i = 0; i < SLOTS; i++)
+		pthread_mutex_init(&(*out)->io[i], NULL);
 	return 0;
 }
 
@@ -90,6 +95,8 @@ void tf_recvdir_free(struct tf_recv_table *t)
 	for (int i = 0; i < SLOTS; i++)
 		if (t->s[i].r)
 			tf_recv_close(t->s[i].r);
+	for (int i = 0; i < SLOTS; i++)
+		pthread_mutex_destroy(&t->io[i]);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -333,13 +340,12 @@ int tf_recvdir_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 	return rc == -ESTALE ? -EINVAL : rc;
 }
 
-ssize_t tf_recvdir_write(struct tf_fs *fs, struct fuse_file_info *fi, const char *buf, size_t size,
-			 off_t off)
+static ssize_t write_locked(struct tf_fs *fs, struct slot *s, const char *buf, size_t size,
+			    off_t off)
 {
-	struct slot *s = slot_of(fs, fi);
 	int rc;
 
-	if (!s || !s->r)
+	if (!s->r)
 		return -EBADF;
 	if (s->append) {
 		if (s->append_base == UINT64_MAX)
@@ -355,11 +361,23 @@ ssize_t tf_recvdir_write(struct tf_fs *fs, struct fuse_file_info *fi, const char
 	return (ssize_t)size;
 }
 
-int tf_recvdir_flush(struct tf_fs *fs, struct fuse_file_info *fi)
+ssize_t tf_recvdir_write(struct tf_fs *fs, struct fuse_file_info *fi, const char *buf, size_t size,
+			 off_t off)
 {
 	struct slot *s = slot_of(fs, fi);
+	ssize_t n;
 
-	if (!s || !s->r)
+	if (!s)
+		return -EBADF;
+	pthread_mutex_lock(&fs->recv->io[fi->fh]);
+	n = write_locked(fs, s, buf, size, off);
+	pthread_mutex_unlock(&fs->recv->io[fi->fh]);
+	return n;
+}
+
+static int flush_locked(struct slot *s)
+{
+	if (!s->r)
 		return 0;
 	if (!s->finished && !tf_recv_complete(s->r)) {
 		/* The writer's fd is closed but maybe not its last copy (a
@@ -381,6 +399,19 @@ int tf_recvdir_flush(struct tf_fs *fs, struct fuse_file_info *fi)
 	if (s->result < 0)
 		tf_fail(-s->result, "%s", s->errmsg);
 	return writer_errno(s->result);
+}
+
+int tf_recvdir_flush(struct tf_fs *fs, struct fuse_file_info *fi)
+{
+	struct slot *s = slot_of(fs, fi);
+	int rc;
+
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&fs->recv->io[fi->fh]);
+	rc = flush_locked(s);
+	pthread_mutex_unlock(&fs->recv->io[fi->fh]);
+	return rc;
 }
 
 void tf_recvdir_release(struct tf_fs *fs, struct fuse_file_info *fi)

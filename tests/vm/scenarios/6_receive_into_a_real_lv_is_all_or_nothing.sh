@@ -30,7 +30,7 @@ check "the incremental applies" bash -c "'$THINFS' receive vg6/pool2 dst </tmp/i
 check "and the target equals s2" [ "$(sum dst)" = "$want2" ]
 check "replaying it is refused" bash -c "! '$THINFS' receive vg6/pool2 dst </tmp/inc.s"
 mkdir -p /mnt/t
-"$THINFS" mount vg6/pool2 /mnt/t || { fail "mounts the target pool"; finish; exit 1; }
+"$THINFS" mount vg6/pool2 /mnt/t 2>/tmp/mount.err || { fail "mounts the target pool" "$(cat /tmp/mount.err)"; finish; exit 1; }
 "$THINFS" send vg6/pool s1 >/tmp/full.s
 check "cp of a full stream into receive/ succeeds" cp /tmp/full.s /mnt/t/receive/dst2
 # One receive per LV: while receive/dst3 is being written, a CLI receive
