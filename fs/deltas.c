@@ -113,13 +113,17 @@ static uint32_t ino_lv(fuse_ino_t ino)
 	return tf_ino_class(ino) == TF_IC_FULL_STREAM ? tf_ino_thin(ino) : tf_ino_delta_lv(ino);
 }
 
-int tf_deltas_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
+static int deltas_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
 {
 	struct tf_voltab *t;
 	struct delta_ent *e;
 	struct tf_vol *v;
 	int rc;
 
+	if (ino == TF_INO_DELTAS) {
+		tf_fs_dir_attr(fs, ino, st);
+		return 0;
+	}
 	if (tf_ino_class(ino) == TF_IC_DELTA_DIR) {
 		t = tf_voltab_get(fs);
 		v = t ? tf_voltab_by_id(t, tf_ino_thin(ino)) : NULL;
@@ -135,8 +139,8 @@ int tf_deltas_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
 	return 0;
 }
 
-int tf_deltas_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
-		     struct fuse_entry_param *e)
+static int deltas_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
+			 struct fuse_entry_param *e)
 {
 	struct tf_voltab *t = tf_voltab_get(fs);
 	struct tf_vol *v = t ? tf_voltab_by_name(t, name) : NULL;
@@ -144,6 +148,8 @@ int tf_deltas_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
 
 	if (parent == TF_INO_DELTAS) {
 		e->ino = v ? tf_ino_make(TF_IC_DELTA_DIR, v->thin_id) : 0;
+	} else if (tf_ino_class(parent) != TF_IC_DELTA_DIR) {
+		e->ino = 0;
 	} else if (strcmp(name, FULL_NAME) == 0) {
 		e->ino = tf_voltab_by_id(t, lv) ? tf_ino_make(TF_IC_FULL_STREAM, lv) : 0;
 	} else {
@@ -152,7 +158,7 @@ int tf_deltas_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
 		e->ino = v && v->thin_id != lv ? tf_ino_delta(lv, v->thin_id) : 0;
 	}
 	tf_voltab_put(t);
-	return e->ino ? tf_deltas_getattr(fs, e->ino, &e->attr) : -ENOENT;
+	return e->ino ? deltas_getattr(fs, e->ino, &e->attr) : -ENOENT;
 }
 
 /* Natural bases of v: its origin, its origin's other snapshots, and its
@@ -168,11 +174,20 @@ static bool natural_base(const struct tf_vol *v, const struct tf_vol *b)
 	return b->origin && strcmp(b->origin, v->name) == 0;
 }
 
-int tf_deltas_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_voltab *tab, struct tf_dirbuf *db)
+static int deltas_opendir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h)
 {
+	(void)fs;
+	(void)h;
+	return ino == TF_INO_DELTAS || tf_ino_class(ino) == TF_IC_DELTA_DIR ? 0 : -ENOTDIR;
+}
+
+static int deltas_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h, struct tf_dirbuf *db)
+{
+	struct tf_voltab *tab = h->tab;
 	struct tf_vol *v;
 
 	(void)fs;
+	tf_dirbuf_dots(db, ino, ino == TF_INO_DELTAS ? TF_INO_ROOT : TF_INO_DELTAS);
 	if (!tab)
 		return 0;
 	if (ino == TF_INO_DELTAS) {
@@ -196,11 +211,13 @@ int tf_deltas_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_voltab *tab, s
 	return 0;
 }
 
-int tf_deltas_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+static int deltas_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct delta_ent *e;
 	int rc;
 
+	if (ino == TF_INO_DELTAS || tf_ino_class(ino) == TF_IC_DELTA_DIR)
+		return -EISDIR;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		return tf_fail(EROFS, "deltas/: streams are read-only");
 	if ((rc = ent_get(fs, ino_lv(ino), ino_base(ino), &e)) < 0)
@@ -210,14 +227,30 @@ int tf_deltas_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 	return 0;
 }
 
-ssize_t tf_deltas_read(struct fuse_file_info *fi, char *buf, size_t size, off_t off)
+static ssize_t deltas_read(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, char *buf,
+			   size_t size, off_t off)
 {
 	struct delta_ent *e = (struct delta_ent *)(uintptr_t)fi->fh;
 
+	(void)fs;
+	(void)ino;
 	return tf_delta_read(e->d, buf, size, (uint64_t)off);
 }
 
-void tf_deltas_release(struct fuse_file_info *fi)
+static void deltas_release(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	(void)fs;
+	(void)ino;
 	ent_put((struct delta_ent *)(uintptr_t)fi->fh);
 }
+
+const struct tf_subtree tf_deltas_subtree = {
+    .name = "deltas",
+    .getattr = deltas_getattr,
+    .lookup = deltas_lookup,
+    .opendir = deltas_opendir,
+    .readdir = deltas_readdir,
+    .open = deltas_open,
+    .read = deltas_read,
+    .release = deltas_release,
+};

@@ -317,12 +317,16 @@ static uint32_t ino_thin(fuse_ino_t ino)
 	}
 }
 
-int tf_files_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
+static int files_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
 {
+	struct tf_files_vol *fv;
 	int rc;
-	struct tf_files_vol *fv = fv_get(fs, ino_thin(ino), &rc);
 
-	if (!fv)
+	if (ino == TF_INO_FILES) {
+		tf_fs_dir_attr(fs, ino, st);
+		return 0;
+	}
+	if (!(fv = fv_get(fs, ino_thin(ino), &rc)))
 		return rc;
 	rc = node_attr(fs, fv, ino, st);
 	fv_put(fv);
@@ -345,8 +349,8 @@ static bool parse_part_name(const char *name, unsigned *n, bool *img)
 	return *end == '\0' || *img;
 }
 
-int tf_files_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
-		    struct fuse_entry_param *e)
+static int files_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
+			struct fuse_entry_param *e)
 {
 	struct tf_files_vol *fv;
 	int rc;
@@ -395,7 +399,7 @@ int tf_files_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
 	return rc;
 }
 
-int tf_files_opendir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h)
+static int files_opendir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h)
 {
 	struct tf_ext_view *view;
 	int rc;
@@ -405,6 +409,7 @@ int tf_files_opendir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h)
 	if (!(h->fv = fv_get(fs, ino_thin(ino), &rc)))
 		return rc;
 	if (tf_ino_class(ino) == TF_IC_EXT) {
+		h->cache = tf_pool_kind(fs->pool) == TF_POOL_IMAGE;
 		rc = fv_view(h->fv, tf_ino_ext_part(ino), &view);
 		if (rc == 0)
 			rc = tf_ext_opendir(view, tf_ino_ext_num(ino), &h->ed);
@@ -442,9 +447,15 @@ static int ext_fill(void *arg, const char *name, uint32_t ino, unsigned dtype, u
 	return 0;
 }
 
-int tf_files_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h, struct tf_dirbuf *db)
+static int files_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h, struct tf_dirbuf *db)
 {
 	(void)fs;
+	if (h->ed) { /* ext directories carry their own ".", ".." and cookies */
+		struct ext_fill f = {db, h->fv, tf_ino_ext_part(ino), tf_ino_ext_num(ino)};
+		int rc = tf_ext_readdir(h->ed, (uint64_t)db->from, ext_fill, &f);
+		return rc < 0 ? rc : 0;
+	}
+	tf_dirbuf_dots(db, ino, ino == TF_INO_FILES ? TF_INO_ROOT : TF_INO_FILES);
 	if (ino == TF_INO_FILES) {
 		for (size_t i = 0; h->tab && i < h->tab->n; i++)
 			if (!tf_dirbuf_add(db, h->tab->by_name[i]->name,
@@ -452,11 +463,6 @@ int tf_files_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h, struct
 					   S_IFDIR))
 				break;
 		return 0;
-	}
-	if (h->ed) {
-		struct ext_fill f = {db, h->fv, tf_ino_ext_part(ino), tf_ino_ext_num(ino)};
-		int rc = tf_ext_readdir(h->ed, (uint64_t)db->from, ext_fill, &f);
-		return rc < 0 ? rc : 0;
 	}
 	for (unsigned i = 0; h->fv && i < h->fv->pt.count; i++) {
 		const struct tf_part *p = &h->fv->pt.parts[i];
@@ -476,18 +482,22 @@ int tf_files_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h, struct
 	return 0;
 }
 
-void tf_files_releasedir(struct tf_dirh *h)
+static void files_releasedir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h)
 {
+	(void)fs;
+	(void)ino;
 	if (h->ed)
 		tf_ext_closedir(h->ed);
 	fv_put(h->fv);
 }
 
-int tf_files_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+static int files_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct files_fh *h;
 	int rc;
 
+	if (tf_ino_class(ino) != TF_IC_PART && tf_ino_class(ino) != TF_IC_EXT)
+		return -EISDIR;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		return tf_fail(EROFS, "files/: the filesystems inside volumes are read-only");
 	h = calloc(1, sizeof(*h));
@@ -518,8 +528,8 @@ int tf_files_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 	return 0;
 }
 
-ssize_t tf_files_read(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, char *buf,
-		      size_t size, off_t off)
+static ssize_t files_read(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, char *buf,
+			  size_t size, off_t off)
 {
 	struct files_fh *h = (struct files_fh *)(uintptr_t)fi->fh;
 
@@ -532,8 +542,8 @@ ssize_t tf_files_read(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *f
 	return tf_vol_read(fs, h->fv->vol, buf, size, h->start + (uint64_t)off);
 }
 
-int tf_files_lseek(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, off_t off,
-		   int whence, off_t *res)
+static int files_lseek(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, off_t off,
+		       int whence, off_t *res)
 {
 	struct files_fh *h = (struct files_fh *)(uintptr_t)fi->fh;
 	uint64_t r;
@@ -568,7 +578,7 @@ int tf_files_lseek(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, 
 	return 0;
 }
 
-void tf_files_release(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+static void files_release(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct files_fh *h = (struct files_fh *)(uintptr_t)fi->fh;
 
@@ -598,7 +608,7 @@ static struct tf_files_vol *ext_target(struct tf_fs *fs, fuse_ino_t ino, struct 
 	return fv;
 }
 
-int tf_files_readlink(struct tf_fs *fs, fuse_ino_t ino, char *buf, size_t size)
+static int files_readlink(struct tf_fs *fs, fuse_ino_t ino, char *buf, size_t size)
 {
 	struct tf_ext_view *view;
 	int rc;
@@ -611,8 +621,8 @@ int tf_files_readlink(struct tf_fs *fs, fuse_ino_t ino, char *buf, size_t size)
 	return rc;
 }
 
-ssize_t tf_files_getxattr(struct tf_fs *fs, fuse_ino_t ino, const char *name, void *buf,
-			  size_t size)
+static ssize_t files_getxattr(struct tf_fs *fs, fuse_ino_t ino, const char *name, void *buf,
+			      size_t size)
 {
 	struct tf_ext_view *view;
 	ssize_t n;
@@ -626,7 +636,7 @@ ssize_t tf_files_getxattr(struct tf_fs *fs, fuse_ino_t ino, const char *name, vo
 	return n;
 }
 
-ssize_t tf_files_listxattr(struct tf_fs *fs, fuse_ino_t ino, char *buf, size_t size)
+static ssize_t files_listxattr(struct tf_fs *fs, fuse_ino_t ino, char *buf, size_t size)
 {
 	struct tf_ext_view *view;
 	ssize_t n;
@@ -659,3 +669,19 @@ void tf_files_status(struct tf_fs *fs, struct tf_strbuf *sb)
 	pthread_mutex_unlock(&c->lock);
 	tf_sb_printf(sb, "}");
 }
+
+const struct tf_subtree tf_files_subtree = {
+    .name = "files",
+    .getattr = files_getattr,
+    .lookup = files_lookup,
+    .opendir = files_opendir,
+    .readdir = files_readdir,
+    .releasedir = files_releasedir,
+    .open = files_open,
+    .read = files_read,
+    .lseek = files_lseek,
+    .release = files_release,
+    .readlink = files_readlink,
+    .getxattr = files_getxattr,
+    .listxattr = files_listxattr,
+};

@@ -22,6 +22,8 @@
 
 struct tf_pool;
 struct tf_index;
+struct tf_files_vol;
+struct tf_ext_dir;
 
 /* One thin LV as the tree serves it.  Immutable once published, shared by
  * reference count between the volume table and open files, so a refresh
@@ -101,7 +103,7 @@ void tf_fs_dir_attr(const struct tf_fs *fs, fuse_ino_t ino, struct stat *st);
 void tf_fs_file_attr(const struct tf_fs *fs, fuse_ino_t ino, uint64_t size, uint64_t blocks512,
 		     int64_t time, struct stat *st);
 
-/* ---- directory listings (dirbuf.c) ---- */
+/* ---- directory listings (attr.c) ---- */
 struct tf_dirbuf {
 	fuse_req_t req;
 	char *buf;
@@ -113,53 +115,79 @@ struct tf_dirbuf {
 /* Adds entry number `cookie - 1` if the kernel wants it; returns false when
  * the buffer is full (stop listing). */
 bool tf_dirbuf_add(struct tf_dirbuf *db, const char *name, fuse_ino_t ino, mode_t mode);
+/* Adds "." and "..". */
+bool tf_dirbuf_dots(struct tf_dirbuf *db, fuse_ino_t self, fuse_ino_t parent);
 
-/* ---- subtrees ---- */
-/* Each returns 0 or -errno; ops.c replies. */
-int tf_volumes_lookup(struct tf_fs *fs, const char *name, struct fuse_entry_param *e);
-int tf_volumes_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st);
-int tf_volumes_readdir(struct tf_fs *fs, struct tf_voltab *tab, struct tf_dirbuf *db);
-int tf_volumes_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
-ssize_t tf_volumes_read(struct tf_fs *fs, struct fuse_file_info *fi, char *buf, size_t size,
-			off_t off);
-int tf_volumes_lseek(struct tf_fs *fs, struct fuse_file_info *fi, off_t off, int whence,
-		     off_t *res);
-void tf_volumes_release(struct tf_fs *fs, struct fuse_file_info *fi);
+/* A directory handle of any subtree (ops.c keeps it in fi->fh). */
+struct tf_dirh {
+	struct tf_voltab *tab;	 /* the volume table generation listed */
+	struct tf_files_vol *fv; /* files/: the volume's state */
+	struct tf_ext_dir *ed;	 /* files/: an ext directory */
+	bool cache;		 /* the listing never changes: let the kernel keep it */
+};
 
-/* deltas.c */
+/* ---- subtrees ----
+ *
+ * Every node belongs to one subtree, chosen from its inode number alone
+ * (ops.c: by class, and for the fixed directories by number).  A subtree is
+ * one file that fills one of these tables; ops.c dispatches each FUSE
+ * operation once through it and makes the one reply.  Every function
+ * returns 0 (or a count) or -errno with the message set (core/base/err.h).
+ * A NULL entry answers: lookup -ENOENT, opendir -ENOTDIR, open -EISDIR,
+ * lseek -EINVAL, readlink -EINVAL, getxattr -ENODATA, listxattr an empty
+ * list, and every write operation -EROFS.  Lookup, create, rename and
+ * unlink go to the subtree of the parent directory.
+ *
+ * Adding a subtree: one file with its table, one row in ops.c. */
+struct tf_subtree {
+	const char *name; /* for messages */
+	int (*getattr)(struct tf_fs *fs, fuse_ino_t ino, struct stat *st);
+	int (*lookup)(struct tf_fs *fs, fuse_ino_t parent, const char *name,
+		      struct fuse_entry_param *e);
+	/* Directories: h->tab is already held; readdir adds "." and ".." too. */
+	int (*opendir)(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h);
+	int (*readdir)(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h, struct tf_dirbuf *db);
+	void (*releasedir)(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h);
+	/* Files: open sets fi->fh, release undoes it. */
+	int (*open)(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
+	ssize_t (*read)(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, char *buf,
+			size_t size, off_t off);
+	int (*lseek)(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, off_t off,
+		     int whence, off_t *res);
+	void (*release)(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
+	int (*readlink)(struct tf_fs *fs, fuse_ino_t ino, char *buf, size_t size);
+	ssize_t (*getxattr)(struct tf_fs *fs, fuse_ino_t ino, const char *name, void *buf,
+			    size_t size);
+	ssize_t (*listxattr)(struct tf_fs *fs, fuse_ino_t ino, char *buf, size_t size);
+	/* Writable subtrees. */
+	int (*create)(struct tf_fs *fs, fuse_ino_t parent, const char *name,
+		      struct fuse_entry_param *e, struct fuse_file_info *fi);
+	ssize_t (*write)(struct tf_fs *fs, struct fuse_file_info *fi, const char *buf, size_t size,
+			 off_t off);
+	int (*flush)(struct tf_fs *fs, struct fuse_file_info *fi);
+	int (*setattr)(struct tf_fs *fs, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct stat *out);
+	int (*rename)(struct tf_fs *fs, const char *from, const char *to);
+	int (*unlink)(struct tf_fs *fs, const char *name);
+};
+
+extern const struct tf_subtree tf_root_subtree;	   /* root.c: "/" and .thinfs/ */
+extern const struct tf_subtree tf_status_subtree;  /* status.c: .thinfs/status */
+extern const struct tf_subtree tf_volumes_subtree; /* volumes.c */
+extern const struct tf_subtree tf_files_subtree;   /* files.c */
+extern const struct tf_subtree tf_deltas_subtree;  /* deltas.c */
+extern const struct tf_subtree tf_receive_subtree; /* recvdir.c */
+
+/* The attributes of any node, through its subtree (ops.c). */
+int tf_fs_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st);
+
+/* The state each subtree keeps for the mount (mount.c makes and frees it). */
 struct tf_delta_cache;
 int tf_deltas_cache_new(struct tf_delta_cache **out);
 void tf_deltas_cache_free(struct tf_delta_cache *c);
-int tf_deltas_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
-		     struct fuse_entry_param *e);
-int tf_deltas_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st);
-int tf_deltas_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_voltab *tab,
-		      struct tf_dirbuf *db);
-int tf_deltas_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
-ssize_t tf_deltas_read(struct fuse_file_info *fi, char *buf, size_t size, off_t off);
-void tf_deltas_release(struct fuse_file_info *fi);
-
-/* recvdir.c */
 struct tf_recv_table;
 int tf_recvdir_new(struct tf_recv_table **out);
 void tf_recvdir_free(struct tf_recv_table *t);
-int tf_recvdir_lookup(struct tf_fs *fs, const char *name, struct fuse_entry_param *e);
-int tf_recvdir_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st);
-int tf_recvdir_readdir(struct tf_fs *fs, struct tf_dirbuf *db);
-int tf_recvdir_create(struct tf_fs *fs, const char *name, struct fuse_entry_param *e,
-		      struct fuse_file_info *fi);
-int tf_recvdir_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
-ssize_t tf_recvdir_write(struct tf_fs *fs, struct fuse_file_info *fi, const char *buf, size_t size,
-			 off_t off);
-int tf_recvdir_flush(struct tf_fs *fs, struct fuse_file_info *fi);
-void tf_recvdir_release(struct tf_fs *fs, struct fuse_file_info *fi);
-int tf_recvdir_setattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *attr, int to_set,
-		       struct stat *out);
-int tf_recvdir_rename(struct tf_fs *fs, const char *from, const char *to);
-int tf_recvdir_unlink(struct tf_fs *fs, const char *name);
-
-/* status.c: renders .thinfs/status into a malloc'd buffer. */
-int tf_status_render(struct tf_fs *fs, char **out, size_t *len);
 
 /* ---- lifecycle (mount.c) ---- */
 const struct fuse_lowlevel_ops *tf_fs_ops(void);

@@ -20,10 +20,11 @@ static void vol_attr(struct tf_fs *fs, const struct tf_vol *v, struct stat *st)
 			v->mapped_chunks * v->chunk_bytes / 512, v->ctime, st);
 }
 
-int tf_volumes_lookup(struct tf_fs *fs, const char *name, struct fuse_entry_param *e)
+static int volumes_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
+			  struct fuse_entry_param *e)
 {
 	struct tf_voltab *t = tf_voltab_get(fs);
-	struct tf_vol *v = t ? tf_voltab_by_name(t, name) : NULL;
+	struct tf_vol *v = t && parent == TF_INO_VOLUMES ? tf_voltab_by_name(t, name) : NULL;
 
 	if (v) {
 		e->ino = tf_ino_make(TF_IC_VOLUME, v->thin_id);
@@ -33,10 +34,17 @@ int tf_volumes_lookup(struct tf_fs *fs, const char *name, struct fuse_entry_para
 	return v ? 0 : -ENOENT;
 }
 
-int tf_volumes_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
+static int volumes_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
 {
-	struct tf_voltab *t = tf_voltab_get(fs);
-	struct tf_vol *v = t ? tf_voltab_by_id(t, tf_ino_thin(ino)) : NULL;
+	struct tf_voltab *t;
+	struct tf_vol *v;
+
+	if (ino == TF_INO_VOLUMES) {
+		tf_fs_dir_attr(fs, ino, st);
+		return 0;
+	}
+	t = tf_voltab_get(fs);
+	v = t ? tf_voltab_by_id(t, tf_ino_thin(ino)) : NULL;
 
 	if (v)
 		vol_attr(fs, v, st);
@@ -44,9 +52,20 @@ int tf_volumes_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
 	return v ? 0 : -ENOENT;
 }
 
-int tf_volumes_readdir(struct tf_fs *fs, struct tf_voltab *tab, struct tf_dirbuf *db)
+static int volumes_opendir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h)
 {
 	(void)fs;
+	(void)h;
+	return ino == TF_INO_VOLUMES ? 0 : -ENOTDIR;
+}
+
+static int volumes_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h,
+			   struct tf_dirbuf *db)
+{
+	struct tf_voltab *tab = h->tab;
+
+	(void)fs;
+	tf_dirbuf_dots(db, ino, TF_INO_ROOT);
 	for (size_t i = 0; tab && i < tab->n; i++)
 		if (!tf_dirbuf_add(db, tab->by_name[i]->name,
 				   tf_ino_make(TF_IC_VOLUME, tab->by_name[i]->thin_id), S_IFREG))
@@ -54,11 +73,16 @@ int tf_volumes_readdir(struct tf_fs *fs, struct tf_voltab *tab, struct tf_dirbuf
 	return 0;
 }
 
-int tf_volumes_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+static int volumes_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct tf_voltab *t = tf_voltab_get(fs);
-	struct tf_vol *v = t ? tf_voltab_by_id(t, tf_ino_thin(ino)) : NULL;
+	struct tf_voltab *t;
+	struct tf_vol *v;
 	int rc;
+
+	if (ino == TF_INO_VOLUMES)
+		return -EISDIR;
+	t = tf_voltab_get(fs);
+	v = t ? tf_voltab_by_id(t, tf_ino_thin(ino)) : NULL;
 
 	if (!v) {
 		tf_voltab_put(t);
@@ -85,21 +109,24 @@ int tf_volumes_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 	return 0;
 }
 
-ssize_t tf_volumes_read(struct tf_fs *fs, struct fuse_file_info *fi, char *buf, size_t size,
-			off_t off)
+static ssize_t volumes_read(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, char *buf,
+			    size_t size, off_t off)
 {
 	struct tf_vol *v = (struct tf_vol *)(uintptr_t)fi->fh;
 
+	(void)ino;
 	return tf_vol_read(fs, v, buf, size, (uint64_t)off);
 }
 
-int tf_volumes_lseek(struct tf_fs *fs, struct fuse_file_info *fi, off_t off, int whence, off_t *res)
+static int volumes_lseek(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, off_t off,
+			 int whence, off_t *res)
 {
 	struct tf_vol *v = (struct tf_vol *)(uintptr_t)fi->fh;
 	uint64_t r;
 	int rc;
 
 	(void)fs;
+	(void)ino;
 	if (off < 0)
 		return -EINVAL;
 	rc = tf_vol_seek(v, (uint64_t)off, whence, &r);
@@ -108,8 +135,21 @@ int tf_volumes_lseek(struct tf_fs *fs, struct fuse_file_info *fi, off_t off, int
 	return rc;
 }
 
-void tf_volumes_release(struct tf_fs *fs, struct fuse_file_info *fi)
+static void volumes_release(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)fs;
+	(void)ino;
 	tf_vol_put((struct tf_vol *)(uintptr_t)fi->fh);
 }
+
+const struct tf_subtree tf_volumes_subtree = {
+    .name = "volumes",
+    .getattr = volumes_getattr,
+    .lookup = volumes_lookup,
+    .opendir = volumes_opendir,
+    .readdir = volumes_readdir,
+    .open = volumes_open,
+    .read = volumes_read,
+    .lseek = volumes_lseek,
+    .release = volumes_release,
+};
