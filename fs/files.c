@@ -9,6 +9,7 @@
 #include "core/ext/ext_view.h"
 #include "core/part/parttable.h"
 #include "core/pool/pool.h"
+#include "core/vol/volume.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -23,7 +24,8 @@ struct tf_files_vol {
 	atomic_int refs;
 	struct tf_fs *fs;
 	struct tf_vol *vol;
-	pthread_mutex_t lock; /* probing and opening views; never held by readers */
+	struct tf_volume *volume; /* vol's, once probed */
+	pthread_mutex_t lock;	  /* probing and opening views; never held by readers */
 	bool probed;
 	int probe_rc;
 	enum fv_kind kind;
@@ -85,29 +87,14 @@ void tf_files_cache_free(struct tf_files_cache *c)
 	free(c);
 }
 
-/* The volume read path as the ext view and the partition parser want it:
- * all bytes or an error. */
-static int fv_read(void *ctx, void *buf, size_t len, uint64_t off)
-{
-	struct tf_files_vol *fv = ctx;
-	ssize_t n = tf_vol_read(fv->fs, fv->vol, buf, len, off);
-
-	if (n < 0)
-		return (int)n;
-	if ((size_t)n != len)
-		return tf_fail(EIO, "volume %s: read of %zu bytes at %llu passes its end",
-			       fv->vol->name, len, (unsigned long long)off);
-	return 0;
-}
-
 static void probe(struct tf_files_vol *fv)
 {
 	struct tf_vol *v = fv->vol;
 	int rc;
 
 	fv->probed = true;
-	if ((rc = tf_vol_load_runs(fv->fs, v)) < 0 ||
-	    (rc = tf_ext_probe(fv_read, fv, 0, v->size_bytes)) < 0) {
+	if ((rc = tf_vol_volume(fv->fs, v, &fv->volume)) < 0 ||
+	    (rc = tf_ext_probe(tf_volume_bio(fv->volume), 0, v->size_bytes)) < 0) {
 		fv->probe_rc = rc;
 		snprintf(fv->reason, sizeof(fv->reason), "%s", tf_errmsg());
 		return;
@@ -117,7 +104,7 @@ static void probe(struct tf_files_vol *fv)
 		snprintf(fv->reason, sizeof(fv->reason), "ext2/3/4 filesystem");
 		return;
 	}
-	if ((rc = tf_parttable_read(fv_read, fv, v->size_bytes, &fv->pt)) < 0) {
+	if ((rc = tf_parttable_read(tf_volume_bio(fv->volume), &fv->pt)) < 0) {
 		fv->probe_rc = rc;
 		snprintf(fv->reason, sizeof(fv->reason), "%s", tf_errmsg());
 		return;
@@ -133,7 +120,7 @@ static void probe(struct tf_files_vol *fv)
 		const struct tf_part *p = &fv->pt.parts[i];
 		if (p->index <= MAX_PART)
 			fv->part_ext[p->index] =
-			    tf_ext_probe(fv_read, fv, p->start, p->length) == 1;
+			    tf_ext_probe(tf_volume_bio(fv->volume), p->start, p->length) == 1;
 	}
 	snprintf(fv->reason, sizeof(fv->reason), "%s partition table, %u partitions%s%s",
 		 fv->pt.scheme == TF_PT_GPT ? "GPT" : "MBR", fv->pt.count,
@@ -235,7 +222,8 @@ static int fv_view(struct tf_files_vol *fv, unsigned part, struct tf_ext_view **
 		if ((part && (!p || !fv->part_ext[part])) || (!part && fv->kind != FV_EXT))
 			rc = -ENOENT;
 		else
-			rc = tf_ext_view_open(fv_read, fv, off, len, label, NULL, &fv->views[part]);
+			rc = tf_ext_view_open(tf_volume_bio(fv->volume), off, len, label, NULL,
+					      &fv->views[part]);
 		if (rc == 0 && tf_ext_view_note(fv->views[part])[0]) {
 			/* Say what opening did (a journal replayed, a backup superblock). */
 			size_t l = strlen(fv->reason);
@@ -255,20 +243,6 @@ static int fv_view(struct tf_files_vol *fv, unsigned part, struct tf_ext_view **
 	*out = fv->views[part];
 	pthread_mutex_unlock(&fv->lock);
 	return *out ? 0 : (rc ? rc : -ENOENT);
-}
-
-/* Bytes of [off, off+len) of the volume that are mapped. */
-static uint64_t mapped_in(const struct tf_vol *v, uint64_t off, uint64_t len)
-{
-	uint64_t cb = v->chunk_bytes, sum = 0, end = off + len;
-
-	for (size_t i = 0; i < v->nruns; i++) {
-		uint64_t b = v->runs[i].vbegin * cb, e = (v->runs[i].vbegin + v->runs[i].len) * cb;
-		if (e <= off || b >= end)
-			continue;
-		sum += (e < end ? e : end) - (b > off ? b : off);
-	}
-	return sum;
 }
 
 static int ext_attr(struct tf_files_vol *fv, unsigned part, uint32_t eino, struct stat *st)
@@ -294,7 +268,8 @@ static int node_attr(struct tf_fs *fs, struct tf_files_vol *fv, fuse_ino_t ino, 
 		const struct tf_part *p = part_by_num(fv, tf_ino_part_num(ino));
 		if (!p || fv->part_ext[p->index])
 			return -ENOENT;
-		tf_fs_file_attr(fs, ino, p->length, mapped_in(fv->vol, p->start, p->length) / 512,
+		tf_fs_file_attr(fs, ino, p->length,
+				tf_volume_mapped_bytes(fv->volume, p->start, p->length) / 512,
 				fv->vol->ctime, st);
 		return 0;
 	}
@@ -539,7 +514,8 @@ static ssize_t files_read(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_inf
 		return 0;
 	if (size > h->length - (uint64_t)off)
 		size = (size_t)(h->length - (uint64_t)off);
-	return tf_vol_read(fs, h->fv->vol, buf, size, h->start + (uint64_t)off);
+	(void)fs;
+	return tf_volume_read(h->fv->volume, buf, size, h->start + (uint64_t)off);
 }
 
 static int files_lseek(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, off_t off,
@@ -564,7 +540,7 @@ static int files_lseek(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *
 	}
 	if ((uint64_t)off >= h->length)
 		return -ENXIO;
-	rc = tf_vol_seek(h->fv->vol, h->start + (uint64_t)off, whence, &r);
+	rc = tf_volume_seek(h->fv->volume, h->start + (uint64_t)off, whence, &r);
 	if (rc == -ENXIO && whence == SEEK_HOLE)
 		r = h->start + h->length;
 	else if (rc < 0)

@@ -24,6 +24,7 @@ struct tf_pool;
 struct tf_index;
 struct tf_files_vol;
 struct tf_ext_dir;
+struct tf_volume;
 
 /* One thin LV as the tree serves it.  Immutable once published, shared by
  * reference count between the volume table and open files, so a refresh
@@ -39,11 +40,9 @@ struct tf_vol {
 	uint64_t mapped_chunks;
 	uint64_t chunk_bytes;
 	uint64_t tid; /* pool transaction id this entry was built from */
-	/* The chunk map, loaded from the index on first open. */
-	pthread_mutex_t runs_lock;
-	bool runs_loaded;
-	struct tf_thin_run *runs;
-	size_t nruns;
+	/* The volume (its chunk map), loaded from the index on first open and
+	 * then never changed; see tf_vol_volume. */
+	_Atomic(struct tf_volume *) volume;
 };
 
 /* All volumes of one index generation, sorted by name and by thin id. */
@@ -90,13 +89,9 @@ struct tf_vol *tf_voltab_by_name(struct tf_voltab *t, const char *name);
 struct tf_vol *tf_voltab_by_id(struct tf_voltab *t, uint32_t thin_id);
 void tf_vol_get(struct tf_vol *v);
 void tf_vol_put(struct tf_vol *v);
-/* Loads v's chunk map from the index if it is not loaded yet. */
-int tf_vol_load_runs(struct tf_fs *fs, struct tf_vol *v);
-/* Reads [off, off+len) of the volume: holes as zeros, mapped chunks through
- * the pool.  Returns bytes read (short only at end of volume) or -errno. */
-ssize_t tf_vol_read(struct tf_fs *fs, struct tf_vol *v, void *buf, size_t len, uint64_t off);
-/* SEEK_DATA / SEEK_HOLE over the chunk map; -ENXIO past the last data. */
-int tf_vol_seek(struct tf_vol *v, uint64_t off, int whence, uint64_t *res);
+/* The volume of v (core/vol/volume.h), loaded from the index on first use;
+ * borrowed: valid while the caller holds its reference on v. */
+int tf_vol_volume(struct tf_fs *fs, struct tf_vol *v, struct tf_volume **out);
 
 /* ---- attributes (attr.c) ---- */
 void tf_fs_dir_attr(const struct tf_fs *fs, fuse_ino_t ino, struct stat *st);
@@ -152,6 +147,12 @@ struct tf_subtree {
 	int (*open)(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
 	ssize_t (*read)(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, char *buf,
 			size_t size, off_t off);
+	/* Zero-copy reads, tried before read: describe [off, off+size) as up
+	 * to max libfuse buffers (descriptor ranges, or tf_fs_zeros for
+	 * holes) and return the bytes they cover, short only at the end of
+	 * the file; -ENOTSUP sends the request to read instead. */
+	ssize_t (*read_bufs)(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
+			     size_t size, off_t off, struct fuse_buf *bufs, size_t max, size_t *n);
 	int (*lseek)(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, off_t off,
 		     int whence, off_t *res);
 	void (*release)(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
@@ -177,6 +178,10 @@ extern const struct tf_subtree tf_volumes_subtree; /* volumes.c */
 extern const struct tf_subtree tf_files_subtree;   /* files.c */
 extern const struct tf_subtree tf_deltas_subtree;  /* deltas.c */
 extern const struct tf_subtree tf_receive_subtree; /* recvdir.c */
+
+/* Zeros for holes in zero-copy replies, never written (ops.c). */
+extern const char *const tf_fs_zeros;
+#define TF_FS_ZEROS_BYTES (1u << 20) /* = the max_read of the mount */
 
 /* The attributes of any node, through its subtree (ops.c). */
 int tf_fs_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st);

@@ -9,6 +9,7 @@
 
 #include "core/base/err.h"
 #include "core/pool/pool.h"
+#include "core/vol/volume.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -76,6 +77,7 @@ static int volumes_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h,
 static int volumes_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct tf_voltab *t;
+	struct tf_volume *vol;
 	struct tf_vol *v;
 	int rc;
 
@@ -97,7 +99,7 @@ static int volumes_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info 
 			       "receive/ instead)",
 			       v->name);
 	}
-	rc = tf_vol_load_runs(fs, v);
+	rc = tf_vol_volume(fs, v, &vol);
 	if (rc < 0) {
 		tf_vol_put(v);
 		return rc;
@@ -114,8 +116,45 @@ static ssize_t volumes_read(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_i
 {
 	struct tf_vol *v = (struct tf_vol *)(uintptr_t)fi->fh;
 
+	(void)fs;
 	(void)ino;
-	return tf_vol_read(fs, v, buf, size, (uint64_t)off);
+	return tf_volume_read(atomic_load(&v->volume), buf, size, (uint64_t)off);
+}
+
+/* The mapped ranges go to the kernel from the data image (image pools) or
+ * the thin device (live pools) by splice; holes are zeros with no I/O. */
+static ssize_t volumes_read_bufs(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
+				 size_t size, off_t off, struct fuse_buf *bufs, size_t max,
+				 size_t *n)
+{
+	struct tf_vol *v = (struct tf_vol *)(uintptr_t)fi->fh;
+	struct tf_volume *vol = atomic_load(&v->volume);
+	struct tf_volume_seg segs[max];
+	uint64_t o = (uint64_t)off;
+	size_t want =
+	    o >= v->size_bytes ? 0 : (size_t)(v->size_bytes - o < size ? v->size_bytes - o : size);
+	ssize_t got;
+
+	(void)fs;
+	(void)ino;
+	if (size > TF_FS_ZEROS_BYTES)
+		return -ENOTSUP;
+	got = tf_volume_map(vol, o, size, segs, max, n);
+	if (got < 0)
+		return got;
+	if ((size_t)got < want)
+		return -ENOTSUP; /* more pieces than buffers: copy instead */
+	for (size_t i = 0; i < *n; i++) {
+		bufs[i] = (struct fuse_buf){.size = (size_t)segs[i].len};
+		if (segs[i].fd < 0) {
+			bufs[i].mem = (void *)tf_fs_zeros;
+		} else {
+			bufs[i].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+			bufs[i].fd = segs[i].fd;
+			bufs[i].pos = (off_t)segs[i].fd_off;
+		}
+	}
+	return got;
 }
 
 static int volumes_lseek(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, off_t off,
@@ -129,7 +168,7 @@ static int volumes_lseek(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info
 	(void)ino;
 	if (off < 0)
 		return -EINVAL;
-	rc = tf_vol_seek(v, (uint64_t)off, whence, &r);
+	rc = tf_volume_seek(atomic_load(&v->volume), (uint64_t)off, whence, &r);
 	if (rc == 0)
 		*res = (off_t)r;
 	return rc;
@@ -150,6 +189,7 @@ const struct tf_subtree tf_volumes_subtree = {
     .readdir = volumes_readdir,
     .open = volumes_open,
     .read = volumes_read,
+    .read_bufs = volumes_read_bufs,
     .lseek = volumes_lseek,
     .release = volumes_release,
 };

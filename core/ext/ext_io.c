@@ -171,7 +171,7 @@ int ext_src_read(const struct ext_src *src, void *buf, size_t len, uint64_t off)
 		return tf_fail(
 		    EIO, "%s: read of %zu bytes at %" PRIu64 " is past the end (%" PRIu64 " bytes)",
 		    src->label, len, off, src->len);
-	rc = src->read(src->ctx, buf, len, src->off + off);
+	rc = tf_bio_pread(src->vol, buf, len, src->off + off);
 	if (rc < 0)
 		return tf_fail_ctx(rc, "%s: ", src->label);
 	if (src->ov && src->ov->count)

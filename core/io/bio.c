@@ -193,6 +193,15 @@ int tf_bio_open_file(const char *path, int flags, struct tf_bio **out)
 	return 0;
 }
 
+int tf_bio_fd(const struct tf_bio *b)
+{
+	const struct file_priv *fp = b->priv;
+
+	if (b->ops != &file_ops_ro && b->ops != &file_ops_rw)
+		return -1;
+	return fp->direct ? -1 : fp->fd;
+}
+
 /* ---- memory ---- */
 
 static int mem_pread(struct tf_bio *b, void *buf, size_t len, uint64_t off)

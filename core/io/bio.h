@@ -45,6 +45,10 @@ int tf_bio_open_faulty(struct tf_bio *inner, uint64_t fail_off, uint64_t fail_le
 		       struct tf_bio **out);
 
 int tf_bio_pread(struct tf_bio *b, void *buf, size_t len, uint64_t off);
+/* The descriptor behind a file or device backend opened without
+ * TF_BIO_DIRECT, for zero-copy reads (splice); -1 for every other backend,
+ * wrappers included, so a wrapper's faults are never bypassed. */
+int tf_bio_fd(const struct tf_bio *b);
 int tf_bio_pwrite(struct tf_bio *b, const void *buf, size_t len, uint64_t off);
 void tf_bio_close(struct tf_bio *b);
 

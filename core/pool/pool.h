@@ -68,6 +68,16 @@ int tf_pool_transaction_id(struct tf_pool *p, uint64_t *tid);
 int tf_pool_read(struct tf_pool *p, uint32_t thin_id, void *buf, size_t len, uint64_t voff,
 		 uint64_t poff);
 
+/* Where len bytes of mapped data (the arguments of tf_pool_read) can be
+ * read straight from a descriptor, for zero-copy replies: image sources
+ * give the data image at poff, live sources the kernel thin device at voff.
+ * -ENOTSUP if the source cannot (its data sits behind a wrapper: read with
+ * tf_pool_read instead); -EIO if the range lies past the end of the data
+ * image as it is now.  The descriptor stays open until tf_pool_close.
+ * Counted as a data read. */
+int tf_pool_data_fd(struct tf_pool *p, uint32_t thin_id, size_t len, uint64_t voff, uint64_t poff,
+		    int *fd, uint64_t *fd_off);
+
 /* Counters for .thinfs/status. */
 struct tf_pool_counters {
 	uint64_t data_bytes_read;

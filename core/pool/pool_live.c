@@ -269,6 +269,21 @@ static int live_read(struct tf_pool *p, uint32_t thin_id, void *buf, size_t len,
 	return 0;
 }
 
+static int live_data_fd(struct tf_pool *p, uint32_t thin_id, size_t len, uint64_t voff,
+			uint64_t poff, int *fd, uint64_t *fd_off)
+{
+	struct live *lv = p->priv;
+	int rc;
+
+	(void)len;
+	(void)poff;
+	pthread_mutex_lock(&lv->lock);
+	rc = live_dev_fd(p, thin_id, fd);
+	pthread_mutex_unlock(&lv->lock);
+	*fd_off = voff;
+	return rc;
+}
+
 static void live_close(struct tf_pool *p)
 {
 	struct live *lv = p->priv;
@@ -293,6 +308,7 @@ static const struct tf_pool_backend live_backend = {
     .meta_end = live_meta_end,
     .transaction_id = live_transaction_id,
     .read = live_read,
+    .data_fd = live_data_fd,
     .refresh_lvs = live_refresh_lvs,
     .close = live_close,
 };
