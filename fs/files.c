@@ -635,12 +635,17 @@ void tf_files_status(struct tf_fs *fs, struct tf_strbuf *sb)
 	for (size_t i = 0; i < c->n; i++) {
 		struct tf_files_vol *fv = c->v[i].fv;
 
-		pthread_mutex_lock(&fv->lock);
 		tf_sb_printf(sb, "%s", i ? ", " : "");
 		tf_sb_json_str(sb, fv->vol->name);
 		tf_sb_printf(sb, ": ");
-		tf_sb_json_str(sb, fv->reason);
-		pthread_mutex_unlock(&fv->lock);
+		/* fv->lock is held while a volume is probed or a view opened
+		 * (data I/O, a journal replay): say so rather than wait. */
+		if (pthread_mutex_trylock(&fv->lock) == 0) {
+			tf_sb_json_str(sb, fv->reason);
+			pthread_mutex_unlock(&fv->lock);
+		} else {
+			tf_sb_json_str(sb, "being probed or opened");
+		}
 	}
 	pthread_mutex_unlock(&c->lock);
 	tf_sb_printf(sb, "}");

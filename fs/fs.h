@@ -26,6 +26,14 @@ struct tf_files_vol;
 struct tf_ext_dir;
 struct tf_volume;
 
+/* The largest read the kernel sends.  A zero-copy reply goes through a
+ * pipe that must hold it plus a 16-byte header, and without
+ * CAP_SYS_RESOURCE a pipe holds at most /proc/sys/fs/pipe-max-size (1 MiB
+ * by default); a reply that does not fit is copied instead. */
+#ifndef TF_FS_MAX_READ
+#define TF_FS_MAX_READ (512u << 10)
+#endif
+
 /* One thin LV as the tree serves it.  Immutable once published, shared by
  * reference count between the volume table and open files, so a refresh
  * never pulls the extent map from under a reader. */
@@ -58,7 +66,13 @@ struct tf_fs {
 	struct tf_fs_opts opts;
 	struct tf_pool *pool;
 	struct tf_index *ix;
-	pthread_mutex_t ix_lock; /* the index connection is used by one thread at a time */
+	/* ix serves short queries, one thread at a time under ix_lock; slow
+	 * work (a refresh, a delta's metadata walk) takes a connection of its
+	 * own (tf_fs_ix_take), so no request waits for a walk. */
+	pthread_mutex_t ix_lock;
+	pthread_mutex_t spare_lock; /* the spare connections' list only */
+	struct tf_index *spare[4];
+	size_t nspare;
 	char index_path[4096];
 
 	pthread_mutex_t tab_lock; /* guards the pointer swap only */
@@ -92,6 +106,11 @@ void tf_vol_put(struct tf_vol *v);
 /* The volume of v (core/vol/volume.h), loaded from the index on first use;
  * borrowed: valid while the caller holds its reference on v. */
 int tf_vol_volume(struct tf_fs *fs, struct tf_vol *v, struct tf_volume **out);
+
+/* ---- index connections for slow work (mount.c) ---- */
+/* A connection no other thread uses until it is given back. */
+int tf_fs_ix_take(struct tf_fs *fs, struct tf_index **out);
+void tf_fs_ix_give(struct tf_fs *fs, struct tf_index *ix);
 
 /* ---- attributes (attr.c) ---- */
 void tf_fs_dir_attr(const struct tf_fs *fs, fuse_ino_t ino, struct stat *st);
@@ -181,7 +200,7 @@ extern const struct tf_subtree tf_receive_subtree; /* recvdir.c */
 
 /* Zeros for holes in zero-copy replies, never written (ops.c). */
 extern const char *const tf_fs_zeros;
-#define TF_FS_ZEROS_BYTES (1u << 20) /* = the max_read of the mount */
+#define TF_FS_ZEROS_BYTES TF_FS_MAX_READ
 
 /* The attributes of any node, through its subtree (ops.c). */
 int tf_fs_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st);

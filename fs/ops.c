@@ -483,12 +483,17 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
 	/* Large requests: copies move 1 MiB per round trip. */
-	conn->max_read = 1 << 20; /* must equal the max_read mount option */
+	conn->max_read = TF_FS_MAX_READ; /* must equal the max_read mount option */
 	conn->max_write = 1 << 20;
 	conn->max_readahead = 1 << 20;
 	/* Zero-copy reads: replies splice pages from the data image or the
 	 * thin device into the kernel, and may move them. */
 	conn->want |= conn->capable & (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+	/* Lookups and listings of one directory at once, so a lookup in
+	 * deltas/<lv>/ that plans a stream does not hold up ls of it.  libfuse
+	 * before 3.17.1 never tells the kernel (the kernel then serializes
+	 * them per directory); this asks for it where libfuse does. */
+	conn->want |= conn->capable & FUSE_CAP_PARALLEL_DIROPS;
 }
 
 static const struct fuse_lowlevel_ops thinfs_ops = {

@@ -35,10 +35,10 @@ static int volume_bio_pread(struct tf_bio *b, void *buf, size_t len, uint64_t of
 	if (n < 0)
 		return (int)n;
 	/* tf_bio_pread bounds-checks first, so a short read is a bug. */
-	return (size_t)n == len ? 0
-				: tf_fail(EIO, "volume %s: read of %zu bytes at %" PRIu64
-					       " came back short",
-					  v->name, len, off);
+	return (size_t)n == len
+		   ? 0
+		   : tf_fail(EIO, "volume %s: read of %zu bytes at %" PRIu64 " came back short",
+			     v->name, len, off);
 }
 
 static void volume_bio_close(struct tf_bio *b)
@@ -241,7 +241,8 @@ ssize_t tf_volume_map(struct tf_volume *v, uint64_t off, size_t len, struct tf_v
 			int rc = tf_pool_data_fd(v->pool, v->thin_id, (size_t)s.len, off, s.poff,
 						 &g->fd, &g->fd_off);
 			if (rc < 0)
-				return rc == -ENOTSUP ? rc : tf_fail_ctx(rc, "volume %s: ", v->name);
+				return rc == -ENOTSUP ? rc
+						      : tf_fail_ctx(rc, "volume %s: ", v->name);
 		}
 		(*n)++;
 		off += s.len;
@@ -264,7 +265,8 @@ int tf_volume_seek(const struct tf_volume *v, uint64_t off, int whence, uint64_t
 		return 0;
 	}
 	if (whence != SEEK_HOLE)
-		return tf_fail(EINVAL, "volume %s: seek whence %d is neither SEEK_DATA nor SEEK_HOLE",
+		return tf_fail(EINVAL,
+			       "volume %s: seek whence %d is neither SEEK_DATA nor SEEK_HOLE",
 			       v->name, whence);
 	if (i == v->nruns || v->runs[i].vbegin * cb > off) {
 		*res = off;
