@@ -47,7 +47,8 @@ struct tf_vol {
 	int64_t ctime;
 	uint64_t mapped_chunks;
 	uint64_t chunk_bytes;
-	uint64_t tid; /* pool transaction id this entry was built from */
+	uint64_t tid;	       /* pool transaction id this entry was built from */
+	uint64_t mapping_root; /* with thin_id, lv_id and ctime: which device this is */
 	/* The volume (its chunk map), loaded from the index on first open and
 	 * then never changed; see tf_vol_volume. */
 	_Atomic(struct tf_volume *) volume;

@@ -7,6 +7,7 @@
  * itself is core/vol/volume.c.
  */
 #include "fs.h"
+#include "ino.h"
 
 #include "core/base/err.h"
 #include "core/pool/pool.h"
@@ -120,7 +121,8 @@ static struct tf_vol *vol_reuse(struct tf_voltab *old, const struct tf_ix_dev *d
 	struct tf_vol *v = old ? tf_voltab_by_id(old, d->thin_id) : NULL;
 
 	if (!v || strcmp(v->name, d->name) != 0 || v->size_bytes != d->size_bytes ||
-	    v->mapped_chunks != d->mapped_chunks)
+	    v->mapped_chunks != d->mapped_chunks || v->mapping_root != d->mapping_root ||
+	    v->ctime != d->creation_time || strcmp(v->lv_id, d->lv_id ? d->lv_id : "") != 0)
 		return NULL;
 	if ((v->origin == NULL) != (d->origin == NULL) ||
 	    (v->origin && strcmp(v->origin, d->origin) != 0))
@@ -143,6 +145,7 @@ static struct tf_vol *vol_new(const struct tf_ix_dev *d, uint64_t chunk_bytes, u
 	v->size_bytes = d->size_bytes;
 	v->ctime = d->creation_time;
 	v->mapped_chunks = d->mapped_chunks;
+	v->mapping_root = d->mapping_root;
 	v->chunk_bytes = chunk_bytes;
 	v->tid = tid;
 	if (!v->name || !v->lv_id || (d->origin && !v->origin)) {
@@ -150,6 +153,31 @@ static struct tf_vol *vol_new(const struct tf_ix_dev *d, uint64_t chunk_bytes, u
 		return NULL;
 	}
 	return v;
+}
+
+/* The kernel keeps the pages of snapshots across opens (volumes.c), and a
+ * volume's inode number is its thin id, which a new device may reuse after
+ * a delete.  So every thin id whose entry did not carry over unchanged (new,
+ * gone, or another device now) has its cached pages dropped. */
+static void drop_stale_pages(struct tf_fs *fs, struct tf_voltab *old, struct tf_voltab *t)
+{
+	size_t i = 0, j = 0;
+
+	if (!fs->se || !old)
+		return;
+	while (i < old->n || j < t->n) {
+		struct tf_vol *a = i < old->n ? old->by_id[i] : NULL;
+		struct tf_vol *b = j < t->n ? t->by_id[j] : NULL;
+		uint32_t id = !b || (a && a->thin_id < b->thin_id) ? a->thin_id : b->thin_id;
+
+		if (!(a && b && a == b))
+			fuse_lowlevel_notify_inval_inode(fs->se, tf_ino_make(TF_IC_VOLUME, id), 0,
+							 0);
+		if (a && a->thin_id == id)
+			i++;
+		if (b && b->thin_id == id)
+			j++;
+	}
 }
 
 int tf_fs_reload(struct tf_fs *fs)
@@ -204,6 +232,7 @@ int tf_fs_reload(struct tf_fs *fs)
 	old = fs->tab;
 	fs->tab = t;
 	pthread_mutex_unlock(&fs->tab_lock);
+	drop_stale_pages(fs, old, t);
 	tf_voltab_put(old);
 	return 0;
 }

@@ -105,9 +105,12 @@ static int volumes_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info 
 		return rc;
 	}
 	fi->fh = (uint64_t)(uintptr_t)v;
-	/* An image never changes under us, so the page cache may keep what it
-	 * read.  A live volume may (an active origin is a live view): drop it. */
-	fi->keep_cache = tf_pool_kind(fs->pool) == TF_POOL_IMAGE;
+	/* An image never changes under us, and neither does a snapshot, so
+	 * the kernel may keep what it read across opens; a refresh drops the
+	 * pages of a thin id that became another device (voltab.c).  A live
+	 * volume that is not a snapshot may change (an active origin is a live
+	 * view): its pages go at every open. */
+	fi->keep_cache = tf_pool_kind(fs->pool) == TF_POOL_IMAGE || v->origin != NULL;
 	return 0;
 }
 

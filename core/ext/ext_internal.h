@@ -1,6 +1,6 @@
 /* ext_internal.h — pieces shared by the ext2/3/4 browsing engine (not an API).
  *
- *   ext_io.c       the byte source (a read callback + a window) with its
+ *   ext_io.c       the byte source (a volume's tf_bio + a window) with its
  *                  journal overlay, and a libext2fs io_manager reading from it
  *   ext_journal.c  jbd2 replay into the overlay
  *   ext_map.c      logical→physical run lists of inodes, errcode_t translator

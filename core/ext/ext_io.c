@@ -1,8 +1,8 @@
 /* ext_io.c — the bytes of an ext2/3/4 filesystem inside a volume, for libext2fs.
  *
  * thinfs never mounts or activates anything to browse a filesystem: libext2fs
- * reads through this io_manager, which reads through the caller's read
- * callback (thinfs's volume read path) within a byte window (the whole volume
+ * reads through this io_manager, which reads the volume's block I/O
+ * (core/vol/volume.h: tf_volume_bio) within a byte window (the whole volume
  * or one partition), and answers first from the journal overlay (blocks that
  * replaying the journal would have written).  Writes are refused: a view is
  * read-only and the volume is never written.

@@ -295,8 +295,8 @@ static int recv_all(const char *dir, const struct tf_recv_opts *o, const uint8_t
 	return rc;
 }
 
-static void enospc_in_a_receives_writes_fails_it_by_name_and_leaves_the_target_unchanged(
-    void **state)
+static void
+enospc_in_a_receives_writes_fails_it_by_name_and_leaves_the_target_unchanged(void **state)
 {
 	struct tf_bio_fault fault = {.off = 8 * CHUNK, .len = CHUNK, .write_err = ENOSPC};
 	struct tf_recv_opts o = {.force = true};
