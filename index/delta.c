@@ -53,7 +53,7 @@ static int incremental_records(struct tf_delta *d, struct tf_index *ix, struct t
 		rc = tf_stream_recs_add(
 		    recs, ch[i].kind == TF_DIFF_LEFT_ONLY ? TF_REC_ZERO : TF_REC_DATA,
 		    ch[i].run.vbegin * cb, ch[i].run.len * cb, tf_volume_size(d->vol));
-	free(ch);
+	free(ch); /* also when adding a record failed midway */
 	return rc;
 }
 
