@@ -7,6 +7,7 @@
 #include "core/io/bio.h"
 #include "core/pool/pool.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -56,6 +57,7 @@ int tf_volume_open(struct tf_pool *p, const struct tf_volume_info *in, struct tf
 {
 	struct tf_volume *v;
 
+	assert(p && in && in->name && out && (runs || nruns == 0));
 	if (in->chunk_bytes == 0) {
 		free(runs);
 		return tf_fail(EINVAL, "volume %s: chunk size 0", in->name);
@@ -195,6 +197,7 @@ ssize_t tf_volume_read(struct tf_volume *v, void *buf, size_t len, uint64_t off)
 	uint64_t end;
 	size_t i;
 
+	assert(v && (buf || len == 0));
 	if (off >= v->size_bytes)
 		return 0;
 	if (len > v->size_bytes - off)
@@ -223,6 +226,7 @@ ssize_t tf_volume_map(struct tf_volume *v, uint64_t off, size_t len, struct tf_v
 	uint64_t start = off, end;
 	size_t i;
 
+	assert(v && segs && n);
 	*n = 0;
 	if (off >= v->size_bytes)
 		return 0;
