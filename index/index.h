@@ -45,8 +45,11 @@ struct tf_index_stats {
 	bool rebuilt;
 	uint64_t transaction_id;
 	size_t devices_total;
-	size_t devices_walked; /* re-walked because their root or details changed */
-	uint64_t extents;      /* rows in the extents table afterwards */
+	size_t devices_walked; /* devices whose root node is new in this view */
+	uint64_t nodes_read;   /* mapping-tree nodes read from the metadata */
+	uint64_t nodes_new;    /* distinct nodes stored by this refresh */
+	uint64_t nodes_freed;  /* stored nodes no device holds any more */
+	uint64_t extents;      /* distinct runs stored (rows of the runs table) */
 	double seconds;
 };
 

@@ -25,7 +25,11 @@ int tf_schema_init(struct tf_index *ix);
 /* Removes every row (a rebuild). */
 int tf_schema_clear(struct tf_index *ix);
 
-/* Recomputes exclusive/shared chunk counts of every device. */
-int tf_usage_update(struct tf_index *ix);
+struct ix_nodes;
+struct tf_thin_dev;
+/* Recomputes exclusive/shared chunk counts of every device from the nodes'
+ * reference counts (ix_nodes_refs) and the distinct leaves' runs. */
+int tf_usage_update(struct tf_index *ix, const struct ix_nodes *t, const struct tf_thin_dev *devs,
+		    const uint32_t *roots, size_t ndev);
 
 #endif

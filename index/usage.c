@@ -2,14 +2,20 @@
  *
  * A data chunk is exclusive to a device when no other mapping in the pool
  * points at it (what thin_ls calls EXCLUSIVE); shared = mapped - exclusive.
- * One sweep over the data-chunk ranges of every run, sorted by start:
- * between two consecutive range boundaries the set of covering runs is
- * constant, and when exactly one run covers the span it is exclusive to
- * that run's device.
+ * Each distinct leaf is stored once, and nodes.c counts how many devices'
+ * trees hold it (refs) and, when one does, which (owners).  One sweep over
+ * the data-chunk ranges of the runs of the distinct leaves, each weighted
+ * by its leaf's refs: between two consecutive range boundaries the weight
+ * of the covering runs is constant, and where it is exactly 1 the span is
+ * exclusive to the one device holding the one leaf.  Memory and time follow
+ * the distinct leaves' runs (the pool's unique metadata), not devices x
+ * mappings.
  */
 #include "index_internal.h"
+#include "nodes.h"
 
 #include "core/base/err.h"
+#include "core/base/vec.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -17,8 +23,8 @@
 
 struct edge {
 	uint64_t pos;
-	uint32_t dev;
-	int32_t delta; /* +1 where a run starts, -1 where it ends */
+	uint64_t owners; /* the leaf's owners (its device when refs == 1) */
+	int64_t delta;	 /* +refs where a run starts, -refs where it ends */
 };
 
 /* LSD radix sort of the edges by pos, one byte per pass, skipping bytes
@@ -62,122 +68,82 @@ static int sort_edges(struct edge *e, size_t n)
 	return 0;
 }
 
-struct dev_count {
-	uint32_t dev;
-	uint64_t exclusive;
-};
-
-static int cmp_dev(const void *a, const void *b)
-{
-	uint32_t x = ((const struct dev_count *)a)->dev, y = ((const struct dev_count *)b)->dev;
-
-	return (x > y) - (x < y);
-}
-
-static struct dev_count *dev_slot(struct dev_count *c, size_t n, uint32_t dev)
-{
-	struct dev_count key = {.dev = dev};
-
-	return bsearch(&key, c, n, sizeof(*c), cmp_dev);
-}
-
-static int load_edges(struct tf_index *ix, struct edge **out, size_t *n)
+static int load_edges(struct tf_index *ix, const struct ix_nodes *t, struct edge **out, size_t *n)
 {
 	sqlite3_stmt *st;
-	size_t cap = 0;
+	size_t cap = 0, li = t->n;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = tf_sql_prepare(ix, "SELECT dev, dbegin, len FROM extents", &st)) < 0)
+	if ((rc = tf_sql_prepare(ix, "SELECT leaf, dbegin, len FROM runs", &st)) < 0)
 		return rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		uint32_t dev = (uint32_t)sqlite3_column_int64(st, 0);
+		int64_t leaf = sqlite3_column_int64(st, 0);
 		uint64_t b = (uint64_t)sqlite3_column_int64(st, 1);
 		uint64_t l = (uint64_t)sqlite3_column_int64(st, 2);
 
-		if (*n + 2 > cap) {
-			struct edge *p = realloc(*out, (cap = cap ? 2 * cap : 1024) * sizeof(*p));
-			if (!p) {
-				sqlite3_finalize(st);
-				free(*out);
-				return tf_fail(ENOMEM, "index: out of memory computing usage");
-			}
-			*out = p;
+		if (li == t->n || t->v[li].id != leaf)
+			li = ix_nodes_find(t, leaf);
+		if (li == t->n || !t->v[li].refs)
+			continue; /* no device holds it */
+		if (TF_VEC_RESERVE(*out, cap, *n + 2) < 0) {
+			rc = SQLITE_NOMEM;
+			break;
 		}
-		(*out)[(*n)++] = (struct edge){b, dev, +1};
-		(*out)[(*n)++] = (struct edge){b + l, dev, -1};
+		(*out)[(*n)++] = (struct edge){b, t->v[li].owners, (int64_t)t->v[li].refs};
+		(*out)[(*n)++] = (struct edge){b + l, t->v[li].owners, -(int64_t)t->v[li].refs};
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		free(*out);
-		return tf_sql_fail(ix, rc, "reading extents");
+		*out = NULL;
+		return rc == SQLITE_NOMEM ? tf_fail(ENOMEM, "index: out of memory computing usage")
+					  : tf_sql_fail(ix, rc, "reading runs");
 	}
 	return 0;
 }
 
-static int load_devs(struct tf_index *ix, struct dev_count **out, size_t *n)
+static bool dev_at_least(const void *elem, const void *key)
 {
-	sqlite3_stmt *st;
-	size_t cap = 0;
-	int rc;
-
-	*out = NULL;
-	*n = 0;
-	if ((rc = tf_sql_prepare(ix, "SELECT thin_id FROM devices ORDER BY thin_id", &st)) < 0)
-		return rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			struct dev_count *p =
-			    realloc(*out, (cap = cap ? 2 * cap : 64) * sizeof(*p));
-			if (!p) {
-				sqlite3_finalize(st);
-				free(*out);
-				return tf_fail(ENOMEM, "index: out of memory computing usage");
-			}
-			*out = p;
-		}
-		(*out)[(*n)++] = (struct dev_count){(uint32_t)sqlite3_column_int64(st, 0), 0};
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		free(*out);
-		return tf_sql_fail(ix, rc, "reading devices");
-	}
-	return 0;
+	return ((const struct tf_thin_dev *)elem)->dev_id >= *(const uint32_t *)key;
 }
 
-int tf_usage_update(struct tf_index *ix)
+int tf_usage_update(struct tf_index *ix, const struct ix_nodes *t, const struct tf_thin_dev *devs,
+		    const uint32_t *roots, size_t nd)
 {
-	struct dev_count *devs = NULL;
+	uint64_t *excl = calloc(nd ? nd : 1, sizeof(*excl));
 	struct edge *e = NULL;
 	sqlite3_stmt *up = NULL;
-	size_t ne, nd;
+	size_t ne = 0;
 	int64_t depth = 0;
-	uint64_t devsum = 0; /* sum of the devices of the covering runs */
+	uint64_t owners = 0; /* sum of the owners of the covering runs */
 	int rc;
 
-	if ((rc = load_edges(ix, &e, &ne)) < 0 || (rc = load_devs(ix, &devs, &nd)) < 0)
-		goto out;
-	if ((rc = sort_edges(e, ne)) < 0)
+	if (!excl)
+		return tf_fail(ENOMEM, "index: out of memory computing usage");
+	if ((rc = load_edges(ix, t, &e, &ne)) < 0 || (rc = sort_edges(e, ne)) < 0)
 		goto out;
 	for (size_t i = 0; i < ne; i++) {
-		if (depth == 1 && i > 0 && e[i].pos > e[i - 1].pos) {
-			struct dev_count *d = dev_slot(devs, nd, (uint32_t)devsum);
-			if (d)
-				d->exclusive += e[i].pos - e[i - 1].pos;
+		if (depth == 1 && i > 0 && e[i].pos > e[i - 1].pos && owners <= UINT32_MAX) {
+			uint32_t dev = (uint32_t)owners;
+			size_t d = tf_partition_point(devs, nd, sizeof(*devs), &dev, dev_at_least);
+
+			if (d < nd && devs[d].dev_id == dev)
+				excl[d] += e[i].pos - e[i - 1].pos;
 		}
 		depth += e[i].delta;
-		devsum += e[i].delta > 0 ? e[i].dev : -(uint64_t)e[i].dev;
+		owners += e[i].delta > 0 ? e[i].owners : -e[i].owners;
 	}
 	if ((rc = tf_sql_prepare(ix,
 				 "UPDATE devices SET exclusive_chunks = ?2, "
-				 "shared_chunks = mapped_chunks - ?2 WHERE thin_id = ?1",
+				 "shared_chunks = ?3 - ?2 WHERE thin_id = ?1",
 				 &up)) < 0)
 		goto out;
 	for (size_t i = 0; i < nd; i++) {
-		sqlite3_bind_int64(up, 1, devs[i].dev);
-		sqlite3_bind_int64(up, 2, (sqlite3_int64)devs[i].exclusive);
+		sqlite3_bind_int64(up, 1, devs[i].dev_id);
+		sqlite3_bind_int64(up, 2, (sqlite3_int64)excl[i]);
+		sqlite3_bind_int64(up, 3, (sqlite3_int64)t->v[roots[i]].mapped);
 		rc = sqlite3_step(up);
 		sqlite3_reset(up);
 		if (rc != SQLITE_DONE) {
@@ -189,6 +155,6 @@ int tf_usage_update(struct tf_index *ix)
 out:
 	sqlite3_finalize(up);
 	free(e);
-	free(devs);
+	free(excl);
 	return rc;
 }
