@@ -160,10 +160,11 @@ int ix_nodes_load(struct tf_index *ix, struct ix_nodes *t)
 
 	memset(t, 0, sizeof(*t));
 	t->next_id = 1;
-	if ((rc = tf_sql_prepare(ix,
-				 "SELECT id, block, csum, digest, leaf, first_key, last_key, mapped "
-				 "FROM nodes ORDER BY id",
-				 &st)) < 0)
+	if ((rc =
+		 tf_sql_prepare(ix,
+				"SELECT id, block, csum, digest, leaf, first_key, last_key, mapped "
+				"FROM nodes ORDER BY id",
+				&st)) < 0)
 		return rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct ix_node *x = TF_VEC_PUSH(t->v, t->n, t->cap);

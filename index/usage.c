@@ -23,8 +23,8 @@
 
 struct edge {
 	uint64_t pos;
-	uint64_t owners; /* the leaf's owners (its device when refs == 1) */
-	int64_t delta;	 /* +refs where a run starts, -refs where it ends */
+	uint32_t leaf; /* index into ix_nodes.v */
+	int32_t sign;  /* +1 where a run starts, -1 where it ends */
 };
 
 /* LSD radix sort of the edges by pos, one byte per pass, skipping bytes
@@ -72,10 +72,14 @@ static int load_edges(struct tf_index *ix, const struct ix_nodes *t, struct edge
 {
 	sqlite3_stmt *st;
 	size_t cap = 0, li = t->n;
+	uint64_t mapped = 0;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
+	for (size_t i = 0; i < t->n; i++)
+		if (t->v[i].leaf && t->v[i].refs)
+			mapped += t->v[i].mapped;
 	if ((rc = tf_sql_prepare(ix, "SELECT leaf, dbegin, len FROM runs", &st)) < 0)
 		return rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -87,12 +91,18 @@ static int load_edges(struct tf_index *ix, const struct ix_nodes *t, struct edge
 			li = ix_nodes_find(t, leaf);
 		if (li == t->n || !t->v[li].refs)
 			continue; /* no device holds it */
+		/* Runs <= mapped chunks: one reservation up front, whose
+		 * untouched pages cost nothing. */
+		if (!cap && TF_VEC_RESERVE(*out, cap, 2 * mapped + 2) < 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
 		if (TF_VEC_RESERVE(*out, cap, *n + 2) < 0) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
-		(*out)[(*n)++] = (struct edge){b, t->v[li].owners, (int64_t)t->v[li].refs};
-		(*out)[(*n)++] = (struct edge){b + l, t->v[li].owners, -(int64_t)t->v[li].refs};
+		(*out)[(*n)++] = (struct edge){b, (uint32_t)li, 1};
+		(*out)[(*n)++] = (struct edge){b + l, (uint32_t)li, -1};
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
@@ -132,8 +142,10 @@ int tf_usage_update(struct tf_index *ix, const struct ix_nodes *t, const struct 
 			if (d < nd && devs[d].dev_id == dev)
 				excl[d] += e[i].pos - e[i - 1].pos;
 		}
-		depth += e[i].delta;
-		owners += e[i].delta > 0 ? e[i].owners : -e[i].owners;
+		const struct ix_node *x = &t->v[e[i].leaf];
+
+		depth += e[i].sign * (int64_t)x->refs;
+		owners += e[i].sign > 0 ? x->owners : -x->owners;
 	}
 	if ((rc = tf_sql_prepare(ix,
 				 "UPDATE devices SET exclusive_chunks = ?2, "

@@ -54,7 +54,8 @@ int tf_thin_node_read(struct tf_thin_meta *m, uint64_t block, const char *what,
 	tf_put_le32(head + 4, n->nr_entries);
 	tf_sha256_init(&h);
 	tf_sha256_update(&h, head, sizeof(head));
-	tf_sha256_update(&h, n->raw + sizeof(struct tf_disk_node_header), 8 * (size_t)n->nr_entries);
+	tf_sha256_update(&h, n->raw + sizeof(struct tf_disk_node_header),
+			 8 * (size_t)n->nr_entries);
 	tf_sha256_update(&h, tf_node_value(n, 0), 8 * (size_t)n->nr_entries);
 	tf_sha256_final(&h, out->digest);
 out:
