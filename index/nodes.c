@@ -460,6 +460,7 @@ int ix_nodes_sync(struct ix_nodes *t, struct tf_index *ix, struct tf_thin_meta *
 {
 	struct sync s = {.t = t, .ix = ix, .view = view, .st = st};
 	struct tf_thin_node **pre = NULL;
+	struct ix_blockmap pending = {0}; /* root block -> the device whose pre[] holds it */
 	const int64_t first_new = t->next_id;
 	int rc;
 
@@ -484,8 +485,10 @@ int ix_nodes_sync(struct ix_nodes *t, struct tf_index *ix, struct tf_thin_meta *
 		uint32_t xi;
 
 		snprintf(s.what, sizeof(s.what), "device %u mapping tree", devs[i].dev_id);
-		if (bm_get(&t->view, b, &xi))
-			continue;
+		if (bm_get(&t->view, b, &xi) || bm_get(&pending, b, &xi))
+			continue; /* proven, or read for an earlier device */
+		if ((rc = bm_put(&pending, b, (uint32_t)i)) < 0)
+			goto out;
 		if (!(pre[i] = malloc(sizeof(*pre[i])))) {
 			rc = tf_fail(ENOMEM, "index: out of memory");
 			goto out;
@@ -501,8 +504,13 @@ int ix_nodes_sync(struct ix_nodes *t, struct tf_index *ix, struct tf_thin_meta *
 		}
 	}
 	for (size_t i = 0; i < ndev; i++) {
+		const struct tf_thin_node *first_read = pre[i];
+		uint32_t j;
+
+		if (!first_read && bm_get(&pending, devs[i].mapping_root, &j))
+			first_read = pre[j];
 		snprintf(s.what, sizeof(s.what), "device %u mapping tree", devs[i].dev_id);
-		rc = establish(&s, devs[i].mapping_root, 0, 0, false, 0, pre[i], &roots[i]);
+		rc = establish(&s, devs[i].mapping_root, 0, 0, false, 0, first_read, &roots[i]);
 		if (rc < 0)
 			goto out;
 		if (t->v[roots[i]].id >= first_new) /* its root is new in this view */
@@ -514,6 +522,7 @@ out:
 	for (size_t i = 0; pre && i < ndev; i++)
 		free(pre[i]);
 	free(pre);
+	bm_free(&pending);
 	free(s.buf);
 	sqlite3_finalize(s.ins_node);
 	sqlite3_finalize(s.ins_child);
