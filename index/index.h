@@ -88,4 +88,13 @@ struct tf_ix_change {
 int tf_index_diff(struct tf_index *ix, struct tf_pool *p, uint32_t base_id, uint32_t lv_id,
 		  struct tf_ix_change **changes, size_t *n, struct tf_walk_stats *st);
 
+/* The same question answered from the pool's metadata with no index at
+ * all: no build in front of a diff, on a pool with no index or a stale one
+ * (cost: the nodes where the two trees differ). */
+int tf_pool_diff(struct tf_pool *p, uint32_t base_id, uint32_t lv_id, struct tf_ix_change **changes,
+		 size_t *n, struct tf_walk_stats *st);
+/* ... and within a view the caller holds. */
+int tf_diff_from_metadata(struct tf_thin_meta *view, uint32_t base_id, uint32_t lv_id,
+			  struct tf_ix_change **changes, size_t *n, struct tf_walk_stats *st);
+
 #endif

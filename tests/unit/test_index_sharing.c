@@ -60,14 +60,15 @@ static void assert_map_equals_thin_dump(struct tf_index *ix, uint32_t dev)
 	FILE *f;
 
 	assert_int_equal(tf_index_extents(ix, dev, &runs, &n), 0);
-	snprintf(cmd, sizeof(cmd),
-		 "thin_dump --dev-id %u %s/metadata | awk '"
-		 "function a(k) { match($0, k \"=\\\"[0-9]+\\\"\"); return substr($0, RSTART + "
-		 "length(k) + 2, RLENGTH - length(k) - 3) + 0 }"
-		 "/<single_mapping/ { print a(\"origin_block\"), a(\"data_block\"), a(\"time\") }"
-		 "/<range_mapping/ { for (i = 0; i < a(\"length\"); i++) print a(\"origin_begin\") + "
-		 "i, a(\"data_begin\") + i, a(\"time\") }'",
-		 dev, pool_dir);
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "thin_dump --dev-id %u %s/metadata | awk '"
+	    "function a(k) { match($0, k \"=\\\"[0-9]+\\\"\"); return substr($0, RSTART + "
+	    "length(k) + 2, RLENGTH - length(k) - 3) + 0 }"
+	    "/<single_mapping/ { print a(\"origin_block\"), a(\"data_block\"), a(\"time\") }"
+	    "/<range_mapping/ { for (i = 0; i < a(\"length\"); i++) print a(\"origin_begin\") + "
+	    "i, a(\"data_begin\") + i, a(\"time\") }'",
+	    dev, pool_dir);
 	assert_non_null(f = popen(cmd, "r"));
 	while (fgets(line, sizeof(line), f)) {
 		uint64_t v, d;
@@ -82,10 +83,10 @@ static void assert_map_equals_thin_dump(struct tf_index *ix, uint32_t dev)
 			fail_msg("device %u: thin_dump maps chunk %" PRIu64 " past the index's map",
 				 dev, v);
 		if (runs[i].vbegin + off != v || runs[i].dbegin + off != d || runs[i].time != t)
-			fail_msg("device %u: thin_dump maps %" PRIu64 " -> %" PRIu64 " (time %u), the "
-				 "index %" PRIu64 " -> %" PRIu64 " (time %u)",
-				 dev, v, d, t, runs[i].vbegin + off, runs[i].dbegin + off,
-				 runs[i].time);
+			fail_msg(
+			    "device %u: thin_dump maps %" PRIu64 " -> %" PRIu64 " (time %u), the "
+			    "index %" PRIu64 " -> %" PRIu64 " (time %u)",
+			    dev, v, d, t, runs[i].vbegin + off, runs[i].dbegin + off, runs[i].time);
 		off++;
 		chunks++;
 	}
@@ -137,7 +138,7 @@ struct census {
 		uint64_t block;
 		uint32_t csum;
 		uint8_t digest[32];
-	} *v;
+	} * v;
 	size_t n, cap;
 };
 
@@ -237,7 +238,8 @@ static void many_snapshots_share_nodes_and_refresh_reads_only_new_ones(void **st
 		for (size_t j = 0; j < i; j++)
 			dup |= devs_after[j].mapping_root == devs_after[i].mapping_root;
 		for (size_t j = 0; j < nbefore; j++)
-			root_seen_before |= devs_before[j].mapping_root == devs_after[i].mapping_root;
+			root_seen_before |=
+			    devs_before[j].mapping_root == devs_after[i].mapping_root;
 		kept_roots += !dup && root_seen_before;
 	}
 	sh("cp %s/metadata-plus1 %s/metadata && cp %s/lvm-plus1.cfg %s/lvm.cfg", workdir, pool_dir,
