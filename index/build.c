@@ -320,3 +320,99 @@ int tf_index_refresh(struct tf_index *ix, struct tf_pool *p, bool rebuild,
 	stats->seconds = now_seconds() - t0;
 	return rc;
 }
+
+/* Whether the device row differs from the LV. */
+static bool lv_differs(sqlite3_stmt *st, const struct tf_lv *lv)
+{
+	const unsigned char *name = sqlite3_column_text(st, 1), *id = sqlite3_column_text(st, 2),
+			    *origin = sqlite3_column_text(st, 3);
+
+	return strcmp((const char *)name, lv->name) != 0 ||
+	       strcmp((const char *)id, lv->lv_id) != 0 ||
+	       (origin == NULL) != (lv->origin == NULL) ||
+	       (origin && strcmp((const char *)origin, lv->origin) != 0) ||
+	       (uint64_t)sqlite3_column_int64(st, 4) != lv->size_bytes ||
+	       sqlite3_column_int64(st, 5) != lv->creation_time;
+}
+
+static int names_in_txn(struct tf_index *ix, struct tf_pool *p, bool *changed)
+{
+	sqlite3_stmt *sel = NULL, *upd = NULL, *chk = NULL;
+	const struct tf_lv *lvs;
+	size_t nlv;
+	int rc;
+
+	if ((rc = tf_pool_lvs(p, &lvs, &nlv)) < 0 ||
+	    (rc = tf_sql_prepare(ix,
+				 "SELECT thin_id, name, lv_id, origin, size_bytes, creation_time "
+				 "FROM devices",
+				 &sel)) < 0 ||
+	    (rc = tf_sql_prepare(ix,
+				 "UPDATE devices SET name = ?2, lv_id = ?3, origin = ?4, "
+				 "size_bytes = ?5, creation_time = ?6 WHERE thin_id = ?1",
+				 &upd)) < 0 ||
+	    (rc = tf_sql_prepare(ix, "UPDATE pool SET checked_at = ?1", &chk)) < 0)
+		goto out;
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		const struct tf_lv *lv = lv_for(lvs, nlv, (uint32_t)sqlite3_column_int64(sel, 0));
+
+		if (!lv || !lv_differs(sel, lv))
+			continue; /* a device without an LV keeps its synthesized facts */
+		*changed = true;
+		sqlite3_bind_int64(upd, 1, lv->thin_id);
+		sqlite3_bind_text(upd, 2, lv->name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(upd, 3, lv->lv_id, -1, SQLITE_TRANSIENT);
+		if (lv->origin)
+			sqlite3_bind_text(upd, 4, lv->origin, -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_null(upd, 4);
+		sqlite3_bind_int64(upd, 5, (sqlite3_int64)lv->size_bytes);
+		sqlite3_bind_int64(upd, 6, lv->creation_time);
+		rc = sqlite3_step(upd);
+		sqlite3_reset(upd);
+		if (rc != SQLITE_DONE)
+			break;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = tf_sql_fail(ix, rc, "refreshing names");
+		goto out;
+	}
+	sqlite3_bind_int64(chk, 1, (sqlite3_int64)time(NULL));
+	rc = sqlite3_step(chk) == SQLITE_DONE
+		 ? 0
+		 : tf_sql_fail(ix, SQLITE_ERROR, "writing the pool row");
+out:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	sqlite3_finalize(chk);
+	return rc;
+}
+
+int tf_index_refresh_names(struct tf_index *ix, struct tf_pool *p, bool *changed)
+{
+	int rc;
+
+	*changed = false;
+	if ((rc = tf_sql_exec(ix, "BEGIN IMMEDIATE", "starting a refresh")) < 0)
+		return rc;
+	rc = names_in_txn(ix, p, changed);
+	if (rc == 0)
+		rc = tf_sql_exec(ix, "COMMIT", "committing a refresh");
+	if (rc < 0)
+		sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+int tf_index_volume_now(struct tf_index *ix, struct tf_pool *p, uint32_t thin_id,
+			struct tf_thin_run **runs, size_t *n)
+{
+	struct tf_index_stats st;
+	int rc = tf_index_refresh(ix, p, false, &st);
+
+	if (rc < 0) {
+		*runs = NULL;
+		*n = 0;
+		return rc;
+	}
+	return tf_index_extents(ix, thin_id, runs, n);
+}
