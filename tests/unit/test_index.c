@@ -343,6 +343,47 @@ static void big_kernel_pool_usage_equals_thin_ls(void **state)
 	sh("rm -rf %s %s*", dir, ixp);
 }
 
+/* A rename moves no transaction id: the names-only refresh picks it up
+ * from LVM's metadata, changes nothing else, and says so only once. */
+static void names_refresh_follows_a_rename_without_the_metadata(void **state)
+{
+	char dir[600], path[700];
+	struct tf_pool *p;
+	struct tf_index *ix;
+	struct tf_index_stats st;
+	struct tf_ix_dev *d;
+	size_t n;
+	bool changed;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/renamed", workdir);
+	snprintf(path, sizeof(path), "%s/renamed.db", workdir);
+	sh("mkdir -p %s && cp %s/metadata %s/lvm.cfg %s/ && ln -s %s/data %s/data", dir, demo, demo,
+	   dir, demo, dir);
+	assert_int_equal(tf_pool_open(dir, NULL, &p), 0);
+	assert_int_equal(tf_index_open(path, &ix), 0);
+	assert_int_equal(tf_index_refresh(ix, p, false, &st), 0);
+	assert_int_equal(tf_index_refresh_names(ix, p, &changed), 0);
+	assert_false(changed);
+	tf_pool_close(p);
+
+	sh("sed -i 's/^\\([[:space:]]*\\)scratch {/\\1scratch2 {/' %s/lvm.cfg", dir);
+	assert_int_equal(tf_pool_open(dir, NULL, &p), 0);
+	assert_int_equal(tf_index_refresh_names(ix, p, &changed), 0);
+	assert_true(changed);
+	assert_int_equal(tf_index_devices(ix, &d, &n), 0);
+	assert_int_equal(n, 5);
+	assert_string_equal(d[1].name, "scratch2"); /* sorted by name */
+	assert_int_equal(d[1].thin_id, 5);
+	assert_int_equal(d[1].mapped_chunks, 5);
+	assert_int_equal(d[1].exclusive_chunks, 5);
+	tf_index_devices_free(d, n);
+	assert_int_equal(tf_index_refresh_names(ix, p, &changed), 0);
+	assert_false(changed);
+	tf_index_close(ix);
+	tf_pool_close(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,6 +391,7 @@ int main(void)
 	    cmocka_unit_test(restored_image_refreshes_only_what_changed),
 	    cmocka_unit_test(diff_checks_transaction_id),
 	    cmocka_unit_test(big_kernel_pool_usage_equals_thin_ls),
+	    cmocka_unit_test(names_refresh_follows_a_rename_without_the_metadata),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
