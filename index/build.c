@@ -24,6 +24,7 @@
 struct old_dev {
 	uint32_t thin_id;
 	int64_t root_node;
+	int64_t exclusive;
 };
 
 static double now_seconds(void)
@@ -42,8 +43,9 @@ static int load_old(struct tf_index *ix, struct old_dev **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = tf_sql_prepare(ix, "SELECT thin_id, root_node FROM devices ORDER BY thin_id",
-				 &st)) < 0)
+	if ((rc = tf_sql_prepare(
+		 ix, "SELECT thin_id, root_node, exclusive_chunks FROM devices ORDER BY thin_id",
+		 &st)) < 0)
 		return rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct old_dev *o = TF_VEC_PUSH(*out, *n, cap);
@@ -54,6 +56,7 @@ static int load_old(struct tf_index *ix, struct old_dev **out, size_t *n)
 		}
 		o->thin_id = (uint32_t)sqlite3_column_int64(st, 0);
 		o->root_node = sqlite3_column_int64(st, 1);
+		o->exclusive = sqlite3_column_int64(st, 2);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
@@ -173,14 +176,65 @@ static int write_pool(struct tf_index *ix, struct tf_pool *p, const struct tf_th
 	return rc == SQLITE_DONE ? 0 : tf_sql_fail(ix, rc, "writing the pool row");
 }
 
+/* The stored nodes' weights before the sync, for an incremental usage
+ * update; false if the stored devices do not all name a stored root. */
+static int weights_before(struct ix_nodes *t, const struct old_dev *old, size_t nold,
+			  uint64_t **refs, uint64_t **owners, bool *ok)
+{
+	uint32_t *ids = calloc(nold ? nold : 1, sizeof(*ids));
+	uint32_t *roots = calloc(nold ? nold : 1, sizeof(*roots));
+	int rc = 0;
+
+	*ok = false;
+	*refs = *owners = NULL;
+	if (!ids || !roots) {
+		rc = tf_fail(ENOMEM, "index: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nold; i++) {
+		size_t x = ix_nodes_find(t, old[i].root_node);
+
+		if (x == t->n)
+			goto out;
+		ids[i] = old[i].thin_id;
+		roots[i] = (uint32_t)x;
+	}
+	if ((rc = ix_nodes_refs(t, ids, roots, nold, IX_STORED)) < 0)
+		goto out;
+	*refs = malloc((t->n ? t->n : 1) * sizeof(**refs));
+	*owners = malloc((t->n ? t->n : 1) * sizeof(**owners));
+	if (!*refs || !*owners) {
+		free(*refs);
+		free(*owners);
+		*refs = *owners = NULL;
+		rc = tf_fail(ENOMEM, "index: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		(*refs)[i] = t->v[i].refs;
+		(*owners)[i] = t->v[i].owners;
+	}
+	*ok = true;
+out:
+	free(ids);
+	free(roots);
+	return rc;
+}
+
 /* Brings the nodes to the view; a contradiction in what the index kept
- * (nodes.c) costs one rebuild, never a wrong map. */
+ * (nodes.c) costs one rebuild, never a wrong map.  *ub_ok says whether
+ * ub_refs/ub_owners hold the weights before (not after a rebuild). */
 static int sync_nodes(struct tf_index *ix, struct tf_thin_meta *view,
-		      const struct tf_thin_dev *devs, size_t ndev, struct ix_nodes *t,
-		      uint32_t *roots, struct ix_sync_stats *ss, bool *cleared)
+		      const struct tf_thin_dev *devs, size_t ndev, const struct old_dev *old,
+		      size_t nold, struct ix_nodes *t, uint32_t *roots, struct ix_sync_stats *ss,
+		      bool *cleared, uint64_t **ub_refs, uint64_t **ub_owners, bool *ub_ok)
 {
 	int rc = ix_nodes_load(ix, t);
 
+	*ub_ok = false;
+	if (rc == 0 && !*cleared)
+		rc = weights_before(t, old, nold, ub_refs, ub_owners, ub_ok);
+	t->keep_freed = *ub_ok;
 	/* -EUCLEAN from the load is the index contradicting itself; from the
 	 * sync it is the pool's metadata, which a rebuild would not mend. */
 	if (rc == 0 && (rc = ix_nodes_sync(t, ix, view, devs, ndev, roots, ss)) != -EAGAIN)
@@ -189,11 +243,46 @@ static int sync_nodes(struct tf_index *ix, struct tf_thin_meta *view,
 		return rc;
 	ix_nodes_free(t);
 	*cleared = true;
+	*ub_ok = false;
 	if ((rc = tf_sql_exec(ix, "DELETE FROM runs; DELETE FROM children; DELETE FROM nodes;",
 			      "clearing the index")) < 0 ||
 	    (rc = ix_nodes_load(ix, t)) < 0)
 		return rc;
 	return ix_nodes_sync(t, ix, view, devs, ndev, roots, ss);
+}
+
+/* Usage after the sync: incremental from the weights before when there
+ * are any, else one full sweep. */
+static int update_usage(struct tf_index *ix, struct ix_nodes *t, const struct tf_thin_dev *devs,
+			const uint32_t *roots, size_t ndev, const struct old_dev *old, size_t nold,
+			const uint64_t *ub_refs, const uint64_t *ub_owners, bool ub_ok)
+{
+	uint32_t *ids = calloc(ndev ? ndev : 1, sizeof(*ids));
+	int64_t *excl = calloc(ndev ? ndev : 1, sizeof(*excl));
+	int rc;
+
+	if (!ids || !excl) {
+		rc = tf_fail(ENOMEM, "index: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < ndev; i++) {
+		const struct old_dev *o = old_find(old, nold, devs[i].dev_id);
+
+		ids[i] = devs[i].dev_id;
+		excl[i] = o ? o->exclusive : 0;
+	}
+	if ((rc = ix_nodes_refs(t, ids, roots, ndev, IX_ALIVE)) < 0)
+		goto out;
+	if (ub_ok)
+		rc = tf_usage_update_since(
+		    ix, t, devs, roots, ndev,
+		    &(struct usage_before){ub_refs, ub_owners, t->nstored, excl});
+	else
+		rc = tf_usage_update(ix, t, devs, roots, ndev);
+out:
+	free(ids);
+	free(excl);
+	return rc;
 }
 
 static int refresh_in_txn(struct tf_index *ix, struct tf_pool *p, struct tf_thin_meta *view,
@@ -208,8 +297,9 @@ static int refresh_in_txn(struct tf_index *ix, struct tf_pool *p, struct tf_thin
 	struct tf_thin_dev *devs = NULL;
 	const struct tf_lv *lvs;
 	uint32_t *roots = NULL;
+	uint64_t *ub_refs = NULL, *ub_owners = NULL;
 	size_t nold = 0, ndev = 0, nlv = 0;
-	bool cleared, changed;
+	bool cleared, changed, ub_ok = false;
 	int rc;
 
 	if ((rc = check_pool(ix, p, rebuild, &cleared)) < 0 ||
@@ -220,7 +310,8 @@ static int refresh_in_txn(struct tf_index *ix, struct tf_pool *p, struct tf_thin
 		rc = tf_fail(ENOMEM, "index: out of memory");
 		goto out;
 	}
-	if ((rc = sync_nodes(ix, view, devs, ndev, &t, roots, &ss, &cleared)) < 0)
+	if ((rc = sync_nodes(ix, view, devs, ndev, old, nold, &t, roots, &ss, &cleared, &ub_refs,
+			     &ub_owners, &ub_ok)) < 0)
 		goto out;
 	stats->rebuilt = cleared;
 	stats->devices_walked = ss.devices_walked;
@@ -268,14 +359,16 @@ static int refresh_in_txn(struct tf_index *ix, struct tf_pool *p, struct tf_thin
 			goto out;
 	}
 	stats->devices_total = ndev;
-	if (changed && ((rc = ix_nodes_refs(&t, devs, roots, ndev)) < 0 ||
-			(rc = tf_usage_update(ix, &t, devs, roots, ndev)) < 0))
+	if (changed && (rc = update_usage(ix, &t, devs, roots, ndev, old, nold, ub_refs, ub_owners,
+					  ub_ok)) < 0)
 		goto out;
 	rc = write_pool(ix, p, in, changed);
 out:
 	sqlite3_finalize(upd);
 	sqlite3_finalize(gone);
 	ix_nodes_free(&t);
+	free(ub_refs);
+	free(ub_owners);
 	free(roots);
 	free(old);
 	free(devs);

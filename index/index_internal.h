@@ -32,4 +32,19 @@ struct tf_thin_dev;
 int tf_usage_update(struct tf_index *ix, const struct ix_nodes *t, const struct tf_thin_dev *devs,
 		    const uint32_t *roots, size_t ndev);
 
+/* What usage was before a refresh: the stored nodes' weights (indexed like
+ * ix_nodes.v[0 .. n)) and each current device's exclusive count (0 if new). */
+struct usage_before {
+	const uint64_t *refs, *owners;
+	size_t n;
+	const int64_t *excl; /* aligned with the devices passed */
+};
+/* The same counts at the cost of what changed: only the data ranges of
+ * leaves new, freed, or whose device count moved to or from 1 are swept,
+ * with the weights before and after (falls back to a full sweep when most
+ * leaves moved). */
+int tf_usage_update_since(struct tf_index *ix, const struct ix_nodes *t,
+			  const struct tf_thin_dev *devs, const uint32_t *roots, size_t ndev,
+			  const struct usage_before *ub);
+
 #endif

@@ -197,6 +197,7 @@ int ix_nodes_load(struct tf_index *ix, struct ix_nodes *t)
 		}
 	}
 	sqlite3_finalize(st);
+	t->nstored = t->n;
 	if (rc == SQLITE_CORRUPT)
 		return tf_fail(EUCLEAN, "index %s: two nodes at one block", ix->path);
 	if (rc != SQLITE_DONE)
@@ -208,6 +209,7 @@ void ix_nodes_free(struct ix_nodes *t)
 {
 	free(t->v);
 	free(t->kids);
+	free(t->freed);
 	bm_free(&t->stored);
 	bm_free(&t->view);
 	memset(t, 0, sizeof(*t));
@@ -221,7 +223,7 @@ struct sync {
 	struct tf_thin_meta *view;
 	struct ix_sync_stats *st;
 	struct tf_walk_stats ws;
-	sqlite3_stmt *ins_node, *ins_child, *ins_run;
+	sqlite3_stmt *ins_node, *ins_child, *ins_run, *sel_run;
 	struct tf_thin_node *buf; /* one per depth */
 	uint32_t dev;		  /* for messages */
 	char what[64];
@@ -427,6 +429,31 @@ known:
 	return 0;
 }
 
+/* Copies a leaf's runs before the leaf is deleted. */
+static int keep_runs(struct sync *s, uint32_t leaf)
+{
+	struct ix_nodes *t = s->t;
+	int rc;
+
+	if (!s->sel_run &&
+	    (rc = tf_sql_prepare(s->ix, "SELECT dbegin, len FROM runs WHERE leaf = ?1",
+				 &s->sel_run)) < 0)
+		return rc;
+	sqlite3_bind_int64(s->sel_run, 1, t->v[leaf].id);
+	while ((rc = sqlite3_step(s->sel_run)) == SQLITE_ROW) {
+		struct ix_freed_run *f = TF_VEC_PUSH(t->freed, t->nfreed, t->fcap);
+
+		if (!f) {
+			sqlite3_reset(s->sel_run);
+			return tf_fail(ENOMEM, "index: out of memory");
+		}
+		*f = (struct ix_freed_run){(uint64_t)sqlite3_column_int64(s->sel_run, 0),
+					   (uint64_t)sqlite3_column_int64(s->sel_run, 1), leaf};
+	}
+	sqlite3_reset(s->sel_run);
+	return rc == SQLITE_DONE ? 0 : tf_sql_fail(s->ix, rc, "reading runs");
+}
+
 static int delete_dead(struct sync *s)
 {
 	struct ix_nodes *t = s->t;
@@ -441,6 +468,8 @@ static int delete_dead(struct sync *s)
 		if (t->v[i].state != IX_STORED)
 			continue;
 		s->st->nodes_freed++;
+		if (t->v[i].leaf && t->keep_freed && (rc = keep_runs(s, (uint32_t)i)) < 0)
+			break;
 		sqlite3_bind_int64(dn, 1, t->v[i].id);
 		sqlite3_bind_int64(dc, 1, t->v[i].id);
 		sqlite3_bind_int64(dr, 1, t->v[i].id);
@@ -527,11 +556,12 @@ out:
 	sqlite3_finalize(s.ins_node);
 	sqlite3_finalize(s.ins_child);
 	sqlite3_finalize(s.ins_run);
+	sqlite3_finalize(s.sel_run);
 	return rc;
 }
 
-int ix_nodes_refs(struct ix_nodes *t, const struct tf_thin_dev *devs, const uint32_t *roots,
-		  size_t ndev)
+int ix_nodes_refs(struct ix_nodes *t, const uint32_t *dev_ids, const uint32_t *roots, size_t ndev,
+		  uint8_t live)
 {
 	uint32_t *indeg = calloc(t->n ? t->n : 1, sizeof(*indeg));
 	uint32_t *queue = malloc((t->n ? t->n : 1) * sizeof(*queue));
@@ -544,19 +574,19 @@ int ix_nodes_refs(struct ix_nodes *t, const struct tf_thin_dev *devs, const uint
 	}
 	for (size_t i = 0; i < t->n; i++) {
 		t->v[i].refs = t->v[i].owners = 0;
-		if (t->v[i].state == IX_ALIVE)
+		if (t->v[i].state == live)
 			for (uint32_t k = 0; k < t->v[i].nkids; k++)
 				indeg[t->kids[t->v[i].kids + k]]++;
 	}
 	for (size_t i = 0; i < ndev; i++) {
 		t->v[roots[i]].refs++;
-		t->v[roots[i]].owners += devs[i].dev_id;
+		t->v[roots[i]].owners += dev_ids[i];
 	}
 	/* Kahn's order: a node's count is final once all its parents gave
 	 * theirs; a node sits at most once in one device's tree, so the
 	 * parents' device sets are disjoint and the counts add. */
 	for (size_t i = 0; i < t->n; i++)
-		if (t->v[i].state == IX_ALIVE && indeg[i] == 0)
+		if (t->v[i].state == live && indeg[i] == 0)
 			queue[tail++] = (uint32_t)i;
 	while (head < tail) {
 		const struct ix_node *x = &t->v[queue[head++]];

@@ -37,6 +37,12 @@ struct ix_blockmap {
 	size_t cap, n;
 };
 
+/* A run of a leaf the sync deleted, kept for the usage update. */
+struct ix_freed_run {
+	uint64_t dbegin, len;
+	uint32_t leaf;
+};
+
 struct ix_nodes {
 	struct ix_node *v; /* ascending id */
 	size_t n, cap;
@@ -45,6 +51,10 @@ struct ix_nodes {
 	struct ix_blockmap stored; /* the last view's blocks */
 	struct ix_blockmap view;   /* this view's blocks */
 	int64_t next_id;
+	size_t nstored;		    /* v[0 .. nstored) were loaded */
+	bool keep_freed;	    /* collect freed leaves' runs */
+	struct ix_freed_run *freed; /* ... here */
+	size_t nfreed, fcap;
 };
 
 struct ix_sync_stats {
@@ -65,9 +75,10 @@ int ix_nodes_sync(struct ix_nodes *t, struct tf_index *ix, struct tf_thin_meta *
 		  const struct tf_thin_dev *devs, size_t ndev, uint32_t *roots,
 		  struct ix_sync_stats *st);
 
-/* Sets refs and owners of every live node from the device roots. */
-int ix_nodes_refs(struct ix_nodes *t, const struct tf_thin_dev *devs, const uint32_t *roots,
-		  size_t ndev);
+/* Sets refs and owners of every node in state `live` (IX_ALIVE after a
+ * sync, IX_STORED before one) from the devices' ids and root indexes. */
+int ix_nodes_refs(struct ix_nodes *t, const uint32_t *dev_ids, const uint32_t *roots, size_t ndev,
+		  uint8_t live);
 
 /* The node index of a stored id, or t->n. */
 size_t ix_nodes_find(const struct ix_nodes *t, int64_t id);
