@@ -15,7 +15,7 @@
  *             shared chunk counts.
  *   nodes     one row per distinct mapping-tree node of the last view:
  *             id, block, csum (the checksum the node carries), digest (16
- *             bytes of SHA-256 over its entries), leaf, first_key/last_key
+ *             bytes: a 128-bit hash of its entries), leaf, first_key/last_key
  *             (lowest/highest virtual chunk below it, NULL if none), mapped
  *             (chunks mapped below it).  block + csum + digest is how a
  *             refresh proves a node unchanged (index/nodes.c).

@@ -102,7 +102,7 @@ int tf_thin_mapped_end(struct tf_thin_meta *m, uint32_t dev_id, uint64_t *end);
 struct tf_thin_node {
 	uint64_t block;
 	uint32_t csum;	    /* the checksum stored in the node */
-	uint8_t digest[32]; /* SHA-256 of the leaf flag, entry count, keys and values */
+	uint8_t digest[16]; /* 128-bit hash of the leaf flag, entry count, keys and values */
 	bool leaf;
 	uint32_t n;
 	uint64_t key[TF_THIN_NODE_MAX];

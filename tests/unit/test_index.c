@@ -392,18 +392,19 @@ static void write_reuse_xml(const char *file, unsigned base)
 	FILE *f = fopen(file, "w");
 
 	assert_non_null(f);
-	fprintf(f,
-		"<superblock uuid=\"\" time=\"1\" transaction=\"%u\" flags=\"0\" version=\"2\""
-		" data_block_size=\"128\" nr_data_blocks=\"8192\">\n"
-		" <device dev_id=\"1\" mapped_blocks=\"600\" transaction=\"0\" creation_time=\"0\""
-		" snap_time=\"0\">\n"
-		"  <range_mapping origin_begin=\"0\" data_begin=\"%u\" length=\"600\" time=\"0\"/>\n"
-		" </device>\n"
-		" <device dev_id=\"2\" mapped_blocks=\"10\" transaction=\"0\" creation_time=\"0\""
-		" snap_time=\"0\">\n"
-		"  <range_mapping origin_begin=\"5\" data_begin=\"7000\" length=\"10\" time=\"0\"/>\n"
-		" </device>\n</superblock>\n",
-		base ? 2u : 1u, base);
+	fprintf(
+	    f,
+	    "<superblock uuid=\"\" time=\"1\" transaction=\"%u\" flags=\"0\" version=\"2\""
+	    " data_block_size=\"128\" nr_data_blocks=\"8192\">\n"
+	    " <device dev_id=\"1\" mapped_blocks=\"600\" transaction=\"0\" creation_time=\"0\""
+	    " snap_time=\"0\">\n"
+	    "  <range_mapping origin_begin=\"0\" data_begin=\"%u\" length=\"600\" time=\"0\"/>\n"
+	    " </device>\n"
+	    " <device dev_id=\"2\" mapped_blocks=\"10\" transaction=\"0\" creation_time=\"0\""
+	    " snap_time=\"0\">\n"
+	    "  <range_mapping origin_begin=\"5\" data_begin=\"7000\" length=\"10\" time=\"0\"/>\n"
+	    " </device>\n</superblock>\n",
+	    base ? 2u : 1u, base);
 	fclose(f);
 }
 

@@ -137,7 +137,7 @@ struct census {
 	struct {
 		uint64_t block;
 		uint32_t csum;
-		uint8_t digest[32];
+		uint8_t digest[16];
 	} * v;
 	size_t n, cap;
 };
@@ -162,7 +162,7 @@ static void census_walk(struct tf_thin_meta *m, uint64_t block, struct census *c
 		assert_non_null(c->v = realloc(c->v, (c->cap = 2 * c->cap + 64) * sizeof(*c->v)));
 	c->v[c->n].block = block;
 	c->v[c->n].csum = node->csum;
-	memcpy(c->v[c->n].digest, node->digest, 32);
+	memcpy(c->v[c->n].digest, node->digest, 16);
 	c->n++;
 	for (uint32_t i = 0; !node->leaf && i < node->n; i++)
 		census_walk(m, node->child[i], c);
@@ -229,7 +229,7 @@ static void many_snapshots_share_nodes_and_refresh_reads_only_new_ones(void **st
 		for (size_t j = 0; j < before.n && !same; j++)
 			same = before.v[j].block == after.v[i].block &&
 			       before.v[j].csum == after.v[i].csum &&
-			       memcmp(before.v[j].digest, after.v[i].digest, 32) == 0;
+			       memcmp(before.v[j].digest, after.v[i].digest, 16) == 0;
 		fresh += !same;
 	}
 	for (size_t i = 0; i < nafter; i++) {
