@@ -469,6 +469,40 @@ static void a_reused_block_serves_the_new_mappings(void **state)
 	tf_pool_close(p);
 }
 
+/* An index file of schema 1 (one row per run per device, extents a table)
+ * is dropped and rebuilt into the sharing schema. */
+static void an_old_schema_is_dropped_and_rebuilt(void **state)
+{
+	char path[600];
+	struct tf_pool *p;
+	struct tf_index *ix;
+	struct tf_index_stats st;
+	struct tf_thin_run *runs;
+	size_t n;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/v1.db", workdir);
+	sh("sqlite3 %s \"CREATE TABLE pool (id INTEGER PRIMARY KEY, identity TEXT, source TEXT,"
+	   " chunk_sectors INTEGER, transaction_id INTEGER);"
+	   " CREATE TABLE devices (thin_id INTEGER PRIMARY KEY, name TEXT);"
+	   " CREATE TABLE extents (dev INTEGER, vbegin INTEGER, dbegin INTEGER, len INTEGER,"
+	   " time INTEGER, PRIMARY KEY (dev, vbegin)) WITHOUT ROWID;"
+	   " INSERT INTO extents VALUES (1, 0, 999, 1, 0); PRAGMA user_version = 1;\"",
+	   path);
+	assert_int_equal(tf_pool_open(demo, NULL, &p), 0);
+	assert_int_equal(tf_index_open(path, &ix), 0);
+	assert_int_equal(tf_index_refresh(ix, p, false, &st), 0);
+	assert_true(st.rebuilt);
+	assert_int_equal(st.devices_total, 5);
+	assert_int_equal(tf_index_extents(ix, 1, &runs, &n), 0);
+	assert_int_equal(n, 16);
+	assert_int_equal(runs[0].dbegin, 46); /* not the old table's 999 */
+	free(runs);
+	tf_index_close(ix);
+	tf_pool_close(p);
+	sh("test \"$(sqlite3 %s 'PRAGMA user_version')\" = 2", path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -478,6 +512,7 @@ int main(void)
 	    cmocka_unit_test(big_kernel_pool_usage_equals_thin_ls),
 	    cmocka_unit_test(names_refresh_follows_a_rename_without_the_metadata),
 	    cmocka_unit_test(a_reused_block_serves_the_new_mappings),
+	    cmocka_unit_test(an_old_schema_is_dropped_and_rebuilt),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
