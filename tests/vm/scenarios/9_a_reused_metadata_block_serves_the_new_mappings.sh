@@ -8,20 +8,31 @@
 pvcreate -qy /dev/vda >/dev/null && vgcreate -q vg9 /dev/vda >/dev/null &&
 	lvcreate -qy -L 1G --chunksize 64k --poolmetadatasize 2M -T vg9/pool >/dev/null ||
 	{ fail "pool created"; finish; exit 1; }
-lvcreate -qy -V 256M -T vg9/pool -n origin >/dev/null
-dd if=/dev/zero of=/dev/vg9/origin bs=1M count=256 oflag=direct status=none
+lvcreate -qy -V 128M -T vg9/pool -n origin >/dev/null
+dd if=/dev/zero of=/dev/vg9/origin bs=1M count=128 oflag=direct status=none
 lvcreate -qy -s -n snap vg9/origin >/dev/null
 IX=/run/ix9.db
 "$THINFS" index vg9/pool --index "$IX" >/dev/null || { fail "first index"; finish; exit 1; }
 nodes() { sqlite3 "$IX" "SELECT block, csum FROM nodes ORDER BY block" | tr '|' ' '; }
 nodes >/tmp/prev
 reused=
-for i in $(seq 1 40); do
+for i in $(seq 1 12); do
 	lvremove -qy vg9/snap >/dev/null
-	# One chunk in each leaf's stretch of the origin: every leaf is shadowed.
-	for k in $(seq 0 31); do
-		dd if=/dev/urandom of=/dev/vg9/origin bs=64K count=1 seek=$((k * 128 + i)) oflag=direct status=none
-	done
+	# 64 chunks across the origin, each written and flushed on its own: 64
+	# commits, each copying a root-to-leaf path, run the kernel's metadata
+	# allocator round the 2 MiB metadata device within an iteration or two.
+	python3 - "$i" <<'PY'
+import mmap, os, sys
+i = int(sys.argv[1])
+fd = os.open("/dev/vg9/origin", os.O_WRONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 65536)
+for k in range(64):
+    buf.seek(0)
+    buf.write(os.urandom(65536))
+    os.pwrite(fd, buf, (k * 32 + i % 32) * 65536)
+    os.fsync(fd)
+os.close(fd)
+PY
 	lvcreate -qy -s -n snap vg9/origin >/dev/null
 	"$THINFS" index vg9/pool --index "$IX" --json >/tmp/stats || { fail "refresh $i"; break; }
 	nodes >/tmp/cur
