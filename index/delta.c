@@ -1,12 +1,13 @@
 /* delta.c — planning a delta stream from the index (see delta.h). */
 #include "delta.h"
 
-#include "extmap.h"
 #include "index.h"
+#include "volume.h"
 
 #include "core/base/err.h"
 #include "core/base/vec.h"
 #include "core/pool/pool.h"
+#include "core/vol/volume.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,25 +15,10 @@
 #include <string.h>
 
 struct tf_delta {
-	struct tf_pool *pool;
-	struct tf_thin_run *runs; /* the result's chunk map */
-	struct tf_extmap map;
-	char name[128];
+	struct tf_volume *vol; /* the result, read for payloads */
 	struct tf_stream_plan *plan;
 	uint64_t changed;
 };
-
-static int delta_read_volume(void *ctx, void *buf, size_t len, uint64_t voff)
-{
-	struct tf_delta *d = ctx;
-	ssize_t n = tf_extmap_read(&d->map, d->pool, buf, len, voff);
-
-	if (n < 0)
-		return (int)n;
-	return (size_t)n == len ? 0
-				: tf_fail(EIO, "volume %s: short read at %llu", d->name,
-					  (unsigned long long)voff);
-}
 
 static const struct tf_ix_dev *find(const struct tf_ix_dev *devs, size_t n, uint32_t id)
 {
@@ -45,12 +31,14 @@ static const struct tf_ix_dev *find(const struct tf_ix_dev *devs, size_t n, uint
 /* Records of a full stream: every mapped run. */
 static int full_records(struct tf_delta *d, struct tf_stream_recs *recs)
 {
-	const uint64_t cb = d->map.chunk_bytes;
+	const uint64_t cb = tf_volume_chunk_bytes(d->vol);
+	size_t n;
+	const struct tf_thin_run *runs = tf_volume_runs(d->vol, &n);
 	int rc = 0;
 
-	for (size_t i = 0; rc == 0 && i < d->map.nruns; i++)
-		rc = tf_stream_recs_add(recs, TF_REC_DATA, d->runs[i].vbegin * cb,
-					d->runs[i].len * cb, d->map.size_bytes);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = tf_stream_recs_add(recs, TF_REC_DATA, runs[i].vbegin * cb, runs[i].len * cb,
+					tf_volume_size(d->vol));
 	return rc;
 }
 
@@ -58,49 +46,43 @@ static int full_records(struct tf_delta *d, struct tf_stream_recs *recs)
 static int incremental_records(struct tf_delta *d, const struct tf_ix_change *ch, size_t n,
 			       struct tf_stream_recs *recs)
 {
-	const uint64_t cb = d->map.chunk_bytes;
+	const uint64_t cb = tf_volume_chunk_bytes(d->vol);
 	int rc = 0;
 
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = tf_stream_recs_add(
 		    recs, ch[i].kind == TF_DIFF_LEFT_ONLY ? TF_REC_ZERO : TF_REC_DATA,
-		    ch[i].run.vbegin * cb, ch[i].run.len * cb, d->map.size_bytes);
+		    ch[i].run.vbegin * cb, ch[i].run.len * cb, tf_volume_size(d->vol));
 	return rc;
 }
 
 /* What a stream says of a device besides its map. */
 struct delta_dev {
 	uint32_t id;
-	const char *name, *uuid;
+	const char *uuid, *name;
 	uint64_t size_bytes;
 };
 
-/* Plans the stream once d->runs/d->map.nruns hold the result's map; base
- * NULL makes a full stream, else ch lists the changes from base. */
-static int delta_plan(struct tf_delta *d, const char *identity, uint64_t chunk_bytes,
-		      const struct delta_dev *lv, const struct delta_dev *base,
-		      const struct tf_thin_run *base_runs, size_t nbase,
-		      const struct tf_ix_change *ch, size_t nch)
+/* Plans the stream once d->vol is the result; base NULL makes a full
+ * stream, else base_runs is the base's map and ch the changes from it. */
+static int delta_plan(struct tf_delta *d, const char *identity, const struct delta_dev *lv,
+		      const struct delta_dev *base, const struct tf_thin_run *base_runs,
+		      size_t nbase, const struct tf_ix_change *ch, size_t nch)
 {
 	struct tf_stream_header h = {.base_thin_id = TF_STREAM_NO_BASE};
 	struct tf_stream_recs recs = {0};
+	size_t nruns;
+	const struct tf_thin_run *runs = tf_volume_runs(d->vol, &nruns);
 	int rc;
 
-	snprintf(d->name, sizeof(d->name), "%s", lv->name);
-	d->map = (struct tf_extmap){.thin_id = lv->id,
-				    .name = d->name,
-				    .runs = d->runs,
-				    .nruns = d->map.nruns,
-				    .chunk_bytes = chunk_bytes,
-				    .size_bytes = lv->size_bytes};
 	h.incremental = base != NULL;
-	h.chunk_bytes = chunk_bytes;
+	h.chunk_bytes = tf_volume_chunk_bytes(d->vol);
 	h.volume_bytes = lv->size_bytes;
 	h.result_thin_id = lv->id;
 	snprintf(h.identity, sizeof(h.identity), "%.127s", identity);
 	snprintf(h.result_uuid, sizeof(h.result_uuid), "%s", lv->uuid);
 	snprintf(h.result_name, sizeof(h.result_name), "%s", lv->name);
-	tf_stream_fingerprint(identity, lv->id, lv->uuid, d->runs, d->map.nruns, h.result_fp);
+	tf_stream_fingerprint(identity, lv->id, lv->uuid, runs, nruns, h.result_fp);
 	if (base) {
 		h.base_thin_id = base->id;
 		snprintf(h.base_uuid, sizeof(h.base_uuid), "%s", base->uuid);
@@ -112,7 +94,7 @@ static int delta_plan(struct tf_delta *d, const char *identity, uint64_t chunk_b
 	for (size_t i = 0; rc == 0 && i < recs.n; i++)
 		d->changed += recs.v[i].length;
 	if (rc == 0)
-		rc = tf_stream_plan_new(&h, &recs, delta_read_volume, d, &d->plan);
+		rc = tf_stream_plan_new(&h, &recs, tf_volume_bio(d->vol), &d->plan);
 	tf_stream_recs_free(&recs);
 	return rc;
 }
@@ -131,7 +113,6 @@ int tf_delta_open(struct tf_index *ix, struct tf_pool *p, uint32_t lv_id, uint32
 
 	if (!(d = calloc(1, sizeof(*d))))
 		return tf_fail(ENOMEM, "delta: out of memory");
-	d->pool = p;
 	if ((rc = tf_index_pool(ix, &ip)) < 0 || (rc = tf_index_devices(ix, &devs, &ndev)) < 0)
 		goto out;
 	lv = find(devs, ndev, lv_id);
@@ -140,14 +121,13 @@ int tf_delta_open(struct tf_index *ix, struct tf_pool *p, uint32_t lv_id, uint32
 		rc = tf_fail(ENOENT, "delta: no thin device %u in the index", lv ? base_id : lv_id);
 		goto out;
 	}
-	if ((rc = tf_index_extents(ix, lv_id, &d->runs, &d->map.nruns)) < 0 ||
+	if ((rc = tf_index_volume(ix, p, lv, (uint64_t)ip.chunk_sectors * 512, &d->vol)) < 0 ||
 	    (base && (rc = tf_index_extents(ix, base_id, &base_runs, &nbase)) < 0) ||
 	    (base && (rc = tf_index_diff(ix, p, base_id, lv_id, &ch, &nch, NULL)) < 0))
 		goto out;
 	rc = delta_plan(
-	    d, ip.identity, (uint64_t)ip.chunk_sectors * 512,
-	    &(struct delta_dev){lv->thin_id, lv->name, lv->lv_id, lv->size_bytes},
-	    base ? &(struct delta_dev){base->thin_id, base->name, base->lv_id, base->size_bytes}
+	    d, ip.identity, &(struct delta_dev){lv->thin_id, lv->lv_id, lv->name, lv->size_bytes},
+	    base ? &(struct delta_dev){base->thin_id, base->lv_id, base->name, base->size_bytes}
 		 : NULL,
 	    base_runs, nbase, ch, nch);
 out:
@@ -198,7 +178,6 @@ int tf_delta_open_pool(struct tf_pool *p, uint32_t lv_id, uint32_t base_id, stru
 
 	if (!(d = calloc(1, sizeof(*d))))
 		return tf_fail(ENOMEM, "delta: out of memory");
-	d->pool = p;
 	if ((rc = tf_pool_lvs(p, &lvs, &nlv)) < 0)
 		goto out;
 	lv = find_lv(lvs, nlv, lv_id);
@@ -218,13 +197,20 @@ int tf_delta_open_pool(struct tf_pool *p, uint32_t lv_id, uint32_t base_id, stru
 	tf_pool_meta_end(p, view);
 	if (rc < 0)
 		goto out;
-	d->runs = lvr.v;
-	d->map.nruns = lvr.n;
-	lvr.v = NULL;
+	rc = tf_volume_open(
+	    p,
+	    &(struct tf_volume_info){.thin_id = lv_id,
+				     .name = lv->name,
+				     .size_bytes = lv->size_bytes,
+				     .chunk_bytes = (uint64_t)tf_pool_chunk_sectors(p) * 512},
+	    lvr.v, lvr.n, &d->vol);
+	lvr.v = NULL; /* the volume took the runs */
+	if (rc < 0)
+		goto out;
 	rc = delta_plan(
-	    d, tf_pool_identity(p), (uint64_t)tf_pool_chunk_sectors(p) * 512,
-	    &(struct delta_dev){lv->thin_id, lv->name, lv->lv_id, lv->size_bytes},
-	    base ? &(struct delta_dev){base->thin_id, base->name, base->lv_id, base->size_bytes}
+	    d, tf_pool_identity(p),
+	    &(struct delta_dev){lv->thin_id, lv->lv_id, lv->name, lv->size_bytes},
+	    base ? &(struct delta_dev){base->thin_id, base->lv_id, base->name, base->size_bytes}
 		 : NULL,
 	    baser.v, baser.n, ch, nch);
 out:
@@ -264,6 +250,6 @@ void tf_delta_close(struct tf_delta *d)
 	if (!d)
 		return;
 	tf_stream_plan_free(d->plan);
-	free(d->runs);
+	tf_volume_put(d->vol);
 	free(d);
 }
