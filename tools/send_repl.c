@@ -5,10 +5,10 @@
  * (the ones still written) last — and each volume sent is an increment
  * over whichever volume already at the target or earlier in the stream
  * differs from it least (tf_delta_open's changed bytes: a metadata walk
- * that skips shared subtrees, so each candidate costs what differs), or a
- * full stream if that is smaller.  A chain of snapshots thus travels as
- * its first snapshot and one increment per step, and the target shares
- * blocks as the source does.
+ * that skips shared subtrees, so each candidate costs what differs) within
+ * its lineage, or a full stream unless an increment is smaller.  A chain of snapshots thus travels
+ * as its first snapshot and one increment per step, and the target shares blocks as the source
+ * does.
  */
 #include "send_repl.h"
 
@@ -109,8 +109,8 @@ static int read_state_file(const char *path, char (**dig)[41], size_t *n)
 		return tf_fail(errno, "%s: %s", path, strerror(errno));
 	if (!fgets(line, sizeof(line), f) || strncmp(line, "thinfs-replica-state 1", 22) != 0) {
 		fclose(f);
-		return tf_fail(EINVAL, "%s: not a thinfs replica state (thinfs receive TARGET --state)",
-			       path);
+		return tf_fail(
+		    EINVAL, "%s: not a thinfs replica state (thinfs receive TARGET --state)", path);
 	}
 	while (fgets(line, sizeof(line), f)) {
 		if (strspn(line, "0123456789abcdef") != 40)
@@ -138,7 +138,8 @@ static int build_scope(struct tf_index *ix, struct plan *p, const struct send_re
 	if (o->lv) {
 		size_t i = dev_by_name(p, o->lv);
 		if (i == SIZE_MAX)
-			return tf_fail(ENOENT, "%s: no thin volume '%s' in the pool", o->source, o->lv);
+			return tf_fail(ENOENT, "%s: no thin volume '%s' in the pool", o->source,
+				       o->lv);
 		want_root = root_of(p, i);
 	}
 	if (!(p->v = calloc(p->ndev ? p->ndev : 1, sizeof(*p->v))))
@@ -171,7 +172,7 @@ static int build_scope(struct tf_index *ix, struct plan *p, const struct send_re
 /* Marks what the target holds and what is to be sent. */
 static int mark(struct plan *p, const struct send_repl_opts *o)
 {
-	char (*dig)[41] = NULL;
+	char(*dig)[41] = NULL;
 	size_t nd = 0, from = SIZE_MAX;
 	int rc;
 
@@ -180,8 +181,8 @@ static int mark(struct plan *p, const struct send_repl_opts *o)
 			if (strcmp(p->v[i].dev->name, o->from) == 0)
 				from = i;
 		if (from == SIZE_MAX)
-			return tf_fail(ENOENT, "%s: --from %s is not in the lineage of %s", o->source,
-				       o->from, o->lv ? o->lv : "the pool");
+			return tf_fail(ENOENT, "%s: --from %s is not in the lineage of %s",
+				       o->source, o->from, o->lv ? o->lv : "the pool");
 		p->v[from].held = true;
 	}
 	if (o->from_state && (rc = read_state_file(o->from_state, &dig, &nd)) < 0)
@@ -215,10 +216,10 @@ static int choose_bases(struct tf_index *ix, struct tf_pool *pool, struct plan *
 		 * held, then held ones after it. */
 		size_t cand[MAX_CANDIDATES];
 		for (size_t c = i; c-- > 0 && tried < MAX_CANDIDATES;)
-			if (p->v[c].sent || p->v[c].held)
+			if ((p->v[c].sent || p->v[c].held) && p->v[c].root == v->root)
 				cand[tried++] = c;
 		for (size_t c = i + 1; c < p->n && tried < MAX_CANDIDATES; c++)
-			if (p->v[c].held)
+			if (p->v[c].held && p->v[c].root == v->root)
 				cand[tried++] = c;
 		for (size_t k = 0; k < tried; k++) {
 			struct tf_delta *d;
@@ -226,9 +227,7 @@ static int choose_bases(struct tf_index *ix, struct tf_pool *pool, struct plan *
 			if ((rc = tf_delta_open(ix, pool, v->dev->thin_id,
 						p->v[cand[k]].dev->thin_id, &d)) < 0)
 				return rc;
-			if (tf_delta_changed_bytes(d) <= tf_delta_changed_bytes(v->d) &&
-			    (v->base == SIZE_MAX ||
-			     tf_delta_changed_bytes(d) < tf_delta_changed_bytes(v->d))) {
+			if (tf_delta_changed_bytes(d) < tf_delta_changed_bytes(v->d)) {
 				tf_delta_close(v->d);
 				v->d = d;
 				v->base = cand[k];
@@ -425,7 +424,8 @@ int send_repl(struct tf_pool *pool, struct tf_index *ix, const struct send_repl_
 	struct tf_ix_pool ip;
 	int rc;
 
-	if ((rc = tf_index_pool(ix, &ip)) < 0 || (rc = tf_index_devices(ix, &p.devs, &p.ndev)) < 0 ||
+	if ((rc = tf_index_pool(ix, &ip)) < 0 ||
+	    (rc = tf_index_devices(ix, &p.devs, &p.ndev)) < 0 ||
 	    (rc = tf_pool_lvs(pool, &p.lvs, &p.nlvs)) < 0)
 		goto out;
 	snprintf(p.identity, sizeof(p.identity), "%.127s", ip.identity);
@@ -436,7 +436,9 @@ int send_repl(struct tf_pool *pool, struct tf_index *ix, const struct send_repl_
 	h.volume_count = (uint32_t)p.n;
 	for (size_t k = 0; k < p.n; k++)
 		h.sent_count += (e[k].flags & TF_REPL_ENTRY_SENT) != 0;
-	h.send_time = (uint64_t)time(NULL);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	h.send_time = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
 	snprintf(h.identity, sizeof(h.identity), "%s", p.identity);
 	if (o->lv) {
 		const struct tf_ix_dev *root = &p.devs[p.v[0].root];

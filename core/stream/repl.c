@@ -171,7 +171,8 @@ void tf_repl_end_encode(const struct tf_repl_header *h, const uint8_t digest[32]
 
 uint64_t tf_repl_size(const struct tf_repl_entry *e, size_t n)
 {
-	uint64_t size = TF_REPL_HEADER_BYTES + TF_REPL_END_BYTES + (uint64_t)n * TF_REPL_ENTRY_BYTES;
+	uint64_t size =
+	    TF_REPL_HEADER_BYTES + TF_REPL_END_BYTES + (uint64_t)n * TF_REPL_ENTRY_BYTES;
 
 	for (size_t i = 0; i < n; i++)
 		if (e[i].flags & TF_REPL_ENTRY_SENT)
@@ -219,7 +220,8 @@ int tf_repl_check_manifest(const struct tf_repl_header *h, const struct tf_repl_
 				       "replication manifest: %s: invalid stream size %" PRIu64,
 				       x->name, x->stream_bytes);
 		if (x->base != TF_REPL_NO_BASE &&
-		    (x->base >= i || !(e[x->base].flags & (TF_REPL_ENTRY_SENT | TF_REPL_ENTRY_HELD))))
+		    (x->base >= i ||
+		     !(e[x->base].flags & (TF_REPL_ENTRY_SENT | TF_REPL_ENTRY_HELD))))
 			return tf_fail(EBADMSG,
 				       "replication manifest: %s: its base (entry %u) is neither "
 				       "sent before it nor held by the target",
@@ -359,8 +361,7 @@ static int feed_volume(struct tf_repl_parser *p, const uint8_t *in, size_t take)
 		if (p->in_vol < TF_STREAM_HEADER_BYTES)
 			return 0;
 		if ((rc = check_volume_header(p)) < 0 ||
-		    (rc = p->sink->volume_data(p->ctx, p->vol_hdr, TF_STREAM_HEADER_BYTES, 0)) <
-			0)
+		    (rc = p->sink->volume_data(p->ctx, p->vol_hdr, TF_STREAM_HEADER_BYTES, 0)) < 0)
 			return rc;
 	}
 	if (take > 0) {
@@ -389,9 +390,8 @@ static int on_end(struct tf_repl_parser *p)
 	tf_sha256_final(&c, digest);
 	if (w.volume_count != p->h.volume_count || w.sent_count != p->h.sent_count ||
 	    w.stream_bytes != p->h.stream_bytes || memcmp(w.digest, digest, 32) != 0)
-		return tf_fail(EBADMSG,
-			       "replication stream: the end does not match the header and "
-			       "manifest (digest)");
+		return tf_fail(EBADMSG, "replication stream: the end does not match the header and "
+					"manifest (digest)");
 	p->state = TF_RS_DONE;
 	return p->sink->end ? p->sink->end(p->ctx) : 0;
 }
@@ -421,10 +421,10 @@ int tf_repl_parser_feed(struct tf_repl_parser *p, const void *data, size_t len)
 		size_t take;
 
 		if (p->state == TF_RS_DONE)
-			return tf_fail(EBADMSG,
-				       "replication stream: %zu bytes after its end (offset %" PRIu64
-				       ")",
-				       len, p->pos);
+			return tf_fail(
+			    EBADMSG,
+			    "replication stream: %zu bytes after its end (offset %" PRIu64 ")", len,
+			    p->pos);
 		if (p->state == TF_RS_VOLUME) {
 			uint64_t left = p->e[p->cur].stream_bytes - p->in_vol;
 			take = left < len ? (size_t)left : len;

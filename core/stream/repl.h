@@ -40,7 +40,7 @@ struct tf_repl_header {
 	bool all; /* the whole pool (--all), not one lineage */
 	uint32_t volume_count, sent_count;
 	uint64_t stream_bytes;
-	uint64_t send_time;
+	uint64_t send_time; /* microseconds since 1970 */
 	char identity[128];
 	char lineage[64]; /* the lineage root's LV uuid (or name); "" with --all */
 };
@@ -72,8 +72,7 @@ void tf_repl_end_encode(const struct tf_repl_header *h, const uint8_t digest[32]
 uint64_t tf_repl_size(const struct tf_repl_entry *e, size_t n);
 /* Checks the manifest is self-consistent for header h: -EBADMSG naming
  * the entry otherwise. */
-int tf_repl_check_manifest(const struct tf_repl_header *h, const struct tf_repl_entry *e,
-			   size_t n);
+int tf_repl_check_manifest(const struct tf_repl_header *h, const struct tf_repl_entry *e, size_t n);
 /* Whether the first bytes (at least 8) are a replication stream's. */
 bool tf_repl_is_repl(const void *buf, size_t len);
 
@@ -87,14 +86,7 @@ struct tf_repl_sink {
 	int (*end)(void *ctx);
 };
 
-enum tf_repl_state {
-	TF_RS_HEADER,
-	TF_RS_ENTRY,
-	TF_RS_FRAME,
-	TF_RS_VOLUME,
-	TF_RS_END,
-	TF_RS_DONE
-};
+enum tf_repl_state { TF_RS_HEADER, TF_RS_ENTRY, TF_RS_FRAME, TF_RS_VOLUME, TF_RS_END, TF_RS_DONE };
 
 struct tf_repl_parser {
 	const struct tf_repl_sink *sink;

@@ -91,6 +91,9 @@ static int dir_state(struct tf_replica *rep, const char *name, struct tf_replica
 	if (n > 0) {
 		text[n] = '\0';
 		sscanf(text, "thinfs-replica 1\nlineage=%63[^\n]", lineage);
+		char *sn = strstr(text, "\nsource_name=");
+		if (sn)
+			sscanf(sn + 13, "%127[^\n]", st->source_name);
 	}
 	tf_repl_key(lineage, st->lineage_key);
 	if (!lineage[0])
@@ -208,7 +211,7 @@ static int dir_list(struct tf_replica *rep, tf_replica_list_fn fn, void *ctx)
 			continue;
 		if (dir_state(rep, de->d_name, &st) < 0 || !st.has_state)
 			continue;
-		rc = fn(ctx, de->d_name, st.digest, st.pool_key, st.thin_id, st.lineage_key);
+		rc = fn(ctx, de->d_name, &st);
 	}
 	closedir(dir);
 	return rc;
@@ -227,6 +230,51 @@ static int dir_remove(struct tf_replica *rep, const char *name)
 	return 0;
 }
 
+static void done_path(struct dir_replica *d, const char *key, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s.done", d->stage, key);
+}
+
+static int dir_get_done(struct tf_replica *rep, const char *key, uint64_t *send_time, uint32_t *crc)
+{
+	char path[4400], text[128];
+	unsigned long long t;
+	unsigned c;
+	ssize_t n;
+	int fd;
+
+	done_path(dr(rep), key, path, sizeof(path));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -ENOENT;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	if (sscanf(text, "%llu %x", &t, &c) != 2)
+		return -ENOENT;
+	*send_time = t;
+	*crc = c;
+	return 0;
+}
+
+static int dir_set_done(struct tf_replica *rep, const char *key, uint64_t send_time, uint32_t crc)
+{
+	struct dir_replica *d = dr(rep);
+	char path[4400], tmp[4500], text[64];
+	int fd, n, rc = 0;
+
+	if (mkdir(d->stage, 0700) < 0 && errno != EEXIST)
+		return tf_fail(errno, "%s: %s", d->stage, strerror(errno));
+	done_path(d, key, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	n = snprintf(text, sizeof(text), "%" PRIu64 " %08x\n", send_time, crc);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, text, (size_t)n) != n || fsync(fd) < 0 || rename(tmp, path) < 0)
+		rc = tf_fail(errno ? errno : EIO, "%s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 static void dir_free(struct tf_replica *rep)
 {
 	free(dr(rep));
@@ -238,6 +286,8 @@ static const struct tf_replica_ops dir_ops = {
     .place = dir_place,
     .list = dir_list,
     .remove = dir_remove,
+    .get_done = dir_get_done,
+    .set_done = dir_set_done,
     .free = dir_free,
 };
 

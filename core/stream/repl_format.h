@@ -9,7 +9,7 @@
  *   struct tf_repl_wire_header   256 bytes
  *       0  magic "THINFSRS"        8  version (1)          12  flags (bit 0: --all)
  *      16  volume count           20  sent count           24  stream bytes (all of it)
- *      32  send time (unix s)     40  pool identity [128] 168  lineage [64]
+ *      32  send time (unix µs)    40  pool identity [128] 168  lineage [64]
  *     232  zero [20]             252  crc32c of 0..251
  *   volume_count × struct tf_repl_wire_entry   1024 bytes each, oldest first
  *       0  name [128]            128  LV uuid [64]        192  origin name [128]

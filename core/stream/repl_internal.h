@@ -11,19 +11,20 @@
 
 struct tf_replica;
 
-typedef int (*tf_replica_list_fn)(void *ctx, const char *name, const char *digest,
-				  const char *pool_key, uint32_t thin_id, const char *lineage_key);
+struct tf_replica_state;
+typedef int (*tf_replica_list_fn)(void *ctx, const char *name, const struct tf_replica_state *st);
 
 /* A short stable key of a string (16 hex digits of its SHA-256), for tags. */
 void tf_repl_key(const char *s, char out[17]);
 
 struct tf_replica_state {
 	bool has_state;
-	char digest[41];      /* tf_repl_state_digest of its state */
-	bool has_source;      /* received from a replication stream: */
-	char pool_key[17];    /* tf_repl_key of the source pool identity */
-	uint32_t thin_id;     /* its thin id there */
-	char lineage_key[17]; /* tf_repl_key of its lineage */
+	char digest[41];       /* tf_repl_state_digest of its state */
+	bool has_source;       /* received from a replication stream: */
+	char pool_key[17];     /* tf_repl_key of the source pool identity */
+	uint32_t thin_id;      /* its thin id there */
+	char lineage_key[17];  /* tf_repl_key of its lineage ("" if unknown) */
+	char source_name[128]; /* its name at the source ("" if unknown) */
 };
 
 /* What a replica records beside each volume it received from a stream. */
@@ -50,6 +51,10 @@ struct tf_replica_ops {
 	 * pool identity and of the lineage, with its thin id at the source. */
 	int (*list)(struct tf_replica *r, tf_replica_list_fn fn, void *ctx);
 	int (*remove)(struct tf_replica *r, const char *name);
+	/* The last replication stream completed for key (a stream's identity
+	 * and lineage): its send time and header checksum; -ENOENT if none. */
+	int (*get_done)(struct tf_replica *r, const char *key, uint64_t *send_time, uint32_t *crc);
+	int (*set_done)(struct tf_replica *r, const char *key, uint64_t send_time, uint32_t crc);
 	void (*free)(struct tf_replica *r);
 };
 

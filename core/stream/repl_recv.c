@@ -31,6 +31,8 @@ struct tf_repl_recv {
 	int error; /* sticky */
 	char errmsg[1024];
 	bool finished;
+	char done_key[17];
+	uint32_t id_crc;
 };
 
 void tf_repl_key(const char *s, char out[17])
@@ -87,6 +89,37 @@ static void lineage_of(struct tf_repl_recv *r, size_t i, char out[64])
 	snprintf(out, 64, "%.63s", r->e[cur].uuid[0] ? r->e[cur].uuid : r->e[cur].name);
 }
 
+/* A stream is known by its send time and header checksum; the last one
+ * completed per pool, lineage and prefix is recorded at the target.  The
+ * same one again is a replay; an older one would roll back (and, with
+ * --prune, remove newer snapshots). */
+static int check_replay(struct tf_repl_recv *r)
+{
+	uint8_t hdr[TF_REPL_HEADER_BYTES];
+	char key_src[400];
+	uint64_t t;
+	uint32_t c;
+
+	tf_repl_header_encode(r->h, hdr);
+	r->id_crc = tf_stream_crc(hdr, TF_REPL_HEADER_BYTES - 4);
+	snprintf(key_src, sizeof(key_src), "%s|%s|%s", r->h->identity, r->h->lineage, r->prefix);
+	tf_repl_key(key_src, r->done_key);
+	if (r->o.force || r->rep->ops->get_done(r->rep, r->done_key, &t, &c) < 0)
+		return 0;
+	if (r->h->send_time == t && r->id_crc == c)
+		return tf_fail(EALREADY,
+			       "%s already received this replication stream (a replay); nothing "
+			       "applied (--force applies it anyway)",
+			       r->rep->name);
+	if (r->h->send_time < t)
+		return tf_fail(ESTALE,
+			       "%s already received a newer replication stream of this %s (sent "
+			       "at %" PRIu64 ", this one at %" PRIu64 "); refusing to roll back "
+			       "(--force applies it anyway)",
+			       r->rep->name, r->h->all ? "pool" : "lineage", t, r->h->send_time);
+	return 0;
+}
+
 static int on_manifest(void *ctx, const struct tf_repl_header *h, const struct tf_repl_entry *e,
 		       size_t n)
 {
@@ -125,14 +158,15 @@ static int on_manifest(void *ctx, const struct tf_repl_header *h, const struct t
 		bool exists = rc == 0, at = exists && st.has_state && strcmp(st.digest, want) == 0;
 		if (e[i].flags & TF_REPL_ENTRY_HELD) {
 			if (!at)
-				return tf_fail(ESTALE,
-					       "%s/%s: %s; this stream is an increment over it (its "
-					       "state %.16s); refusing before applying anything",
-					       r->rep->name, r->tname[i],
-					       !exists		? "does not exist"
-					       : !st.has_state ? "has no thinfs state"
-							       : "holds another state",
-					       want);
+				return tf_fail(
+				    ESTALE,
+				    "%s/%s: %s; this stream is an increment over it (its "
+				    "state %.16s); refusing before applying anything",
+				    r->rep->name, r->tname[i],
+				    !exists	    ? "does not exist"
+				    : !st.has_state ? "has no thinfs state"
+						    : "holds another state",
+				    want);
 			continue;
 		}
 		sent++;
@@ -149,12 +183,8 @@ static int on_manifest(void *ctx, const struct tf_repl_header *h, const struct t
 				       r->rep->name, r->tname[i], e[i].name);
 		}
 	}
-	if (sent > 0 && here == sent)
-		return tf_fail(EALREADY,
-			       "%s already holds every volume of this replication stream: a "
-			       "replayed stream; nothing applied",
-			       r->rep->name);
-	return 0;
+	(void)here;
+	return check_replay(r);
 }
 
 static int on_begin(void *ctx, size_t i)
@@ -225,24 +255,25 @@ struct prune_ctx {
 	size_t n, cap;
 };
 
-static int prune_pick(void *ctx, const char *name, const char *digest, const char *pool_key,
-		      uint32_t thin_id, const char *lineage_key)
+/* A volume is pruned only if it was received from this pool (and lineage,
+ * for -R) under this prefix, and the source no longer has it. */
+static int prune_pick(void *ctx, const char *name, const struct tf_replica_state *st)
 {
 	struct prune_ctx *pc = ctx;
 	struct tf_repl_recv *r = pc->r;
 	size_t plen = strlen(r->prefix);
 
-	(void)digest;
-	if (strcmp(pool_key, r->pool_key) != 0 || strncmp(name, r->prefix, plen) != 0)
+	if (!st->has_source || strcmp(st->pool_key, r->pool_key) != 0 || !st->source_name[0] ||
+	    strncmp(name, r->prefix, plen) != 0 || strcmp(name + plen, st->source_name) != 0)
 		return 0;
-	if (!r->h->all && strcmp(lineage_key, pc->lineage_key) != 0)
+	if (!r->h->all && strcmp(st->lineage_key, pc->lineage_key) != 0)
 		return 0;
 	for (size_t i = 0; i < r->n; i++)
-		if (r->e[i].thin_id == thin_id || strcmp(r->tname[i], name) == 0)
+		if (r->e[i].thin_id == st->thin_id || strcmp(r->tname[i], name) == 0)
 			return 0;
 	if (pc->n == pc->cap) {
-		void *v = realloc(pc->victims, (pc->cap = pc->cap ? 2 * pc->cap : 16) *
-						   sizeof(*pc->victims));
+		void *v = realloc(pc->victims,
+				  (pc->cap = pc->cap ? 2 * pc->cap : 16) * sizeof(*pc->victims));
 		if (!v)
 			return tf_fail(ENOMEM, "receive: out of memory");
 		pc->victims = v;
@@ -258,17 +289,16 @@ static int on_end(void *ctx)
 	int rc = 0;
 
 	if (!r->o.prune)
-		return 0;
+		return r->rep->ops->set_done(r->rep, r->done_key, r->h->send_time, r->id_crc);
 	tf_repl_key(r->h->lineage, pc.lineage_key);
 	rc = r->rep->ops->list(r->rep, prune_pick, &pc);
 	for (size_t i = 0; rc == 0 && i < pc.n; i++) {
 		rc = r->rep->ops->remove(r->rep, pc.victims[i]);
 		if (rc == 0 && r->o.report)
-			fprintf(r->o.report, "%s: pruned (deleted at the source)\n",
-				pc.victims[i]);
+			fprintf(r->o.report, "%s: pruned (deleted at the source)\n", pc.victims[i]);
 	}
 	free(pc.victims);
-	return rc;
+	return rc < 0 ? rc : r->rep->ops->set_done(r->rep, r->done_key, r->h->send_time, r->id_crc);
 }
 
 static const struct tf_repl_sink repl_sink = {
@@ -374,13 +404,9 @@ void tf_repl_recv_close(struct tf_repl_recv *r)
 	free(r);
 }
 
-static int print_state(void *ctx, const char *name, const char *digest, const char *pool_key,
-		       uint32_t thin_id, const char *lineage_key)
+static int print_state(void *ctx, const char *name, const struct tf_replica_state *st)
 {
-	(void)pool_key;
-	(void)thin_id;
-	(void)lineage_key;
-	fprintf(ctx, "%s %s\n", digest, name);
+	fprintf(ctx, "%s %s\n", st->digest, name);
 	return 0;
 }
 
