@@ -29,7 +29,8 @@ struct tf_replica_state {
 
 /* What a replica records beside each volume it received from a stream. */
 struct tf_replica_meta {
-	char lineage[64]; /* the lineage root's uuid (or name) at the source */
+	char lineage[64];  /* the lineage root's uuid (or name) at the source */
+	char pool_key[17]; /* tf_repl_key of the source pool's identity */
 	const struct tf_repl_entry *e;
 };
 

@@ -201,6 +201,7 @@ static int on_begin(void *ctx, size_t i)
 		return 0;
 	}
 	snprintf(m.lineage, sizeof(m.lineage), "%s", r->lineage[i]);
+	snprintf(m.pool_key, sizeof(m.pool_key), "%s", r->pool_key);
 	rc = r->rep->ops->open(r->rep, r->tname[i],
 			       e->base == TF_REPL_NO_BASE ? NULL : r->tname[e->base], &m, &r->cur);
 	if (rc < 0)
