@@ -13,35 +13,35 @@ make_pool dst 64k /dev/vdb || { fail "target pool created"; finish; exit 1; }
 export THINFS_STATE_DIR=/run/thinfs-state
 CHUNK=65536
 
-lvcreate -qy -V 128M -T src/pool -n fs >/dev/null
+lvcreate -qy -V 32M -T src/pool -n fs >/dev/null
 mkfs.ext4 -q -b 4096 -E nodiscard /dev/src/fs
 mkdir -p /mnt/fs
 files() { # ROUND: writes and rewrites files in the ext4 volume
 	mount /dev/src/fs /mnt/fs
-	dd if=/dev/urandom of="/mnt/fs/new$1" bs=64k count=40 status=none
-	dd if=/dev/urandom of=/mnt/fs/changing bs=64k count=16 status=none
+	dd if=/dev/urandom of="/mnt/fs/new$1" bs=64k count=24 status=none
+	dd if=/dev/urandom of=/mnt/fs/changing bs=64k count=8 status=none
 	echo "round $1" >>/mnt/fs/log
 	[ "$1" -gt 1 ] && rm -f "/mnt/fs/new$(($1 - 1))"
 	umount /mnt/fs
 }
-lvcreate -qy -V 64M -T src/pool -n raw >/dev/null
+lvcreate -qy -V 16M -T src/pool -n raw >/dev/null
 files 1
 lvcreate -qy -s -n fs_s1 src/fs >/dev/null
-dd if=/dev/urandom of=/dev/src/raw bs=64k count=64 oflag=direct status=none
+dd if=/dev/urandom of=/dev/src/raw bs=64k count=48 oflag=direct status=none
 lvcreate -qy -s -n raw_r1 src/raw >/dev/null
 files 2
 lvcreate -qy -s -n fs_s2 src/fs >/dev/null
 lvcreate -qy -s -n fs_s2a src/fs_s2 >/dev/null
 lvchange -qy -ay -K src/fs_s2a >/dev/null
-dd if=/dev/urandom of=/dev/src/fs_s2a bs=64k count=4 seek=900 oflag=direct status=none
+dd if=/dev/urandom of=/dev/src/fs_s2a bs=64k count=4 seek=400 oflag=direct status=none
 dd if=/dev/urandom of=/dev/src/raw bs=64k count=8 seek=10 oflag=direct status=none
 lvcreate -qy -s -n raw_r2 src/raw >/dev/null
 files 3
 lvcreate -qy -s -n fs_s3 src/fs >/dev/null
-dd if=/dev/urandom of=/dev/src/raw bs=64k count=8 seek=100 oflag=direct status=none
+dd if=/dev/urandom of=/dev/src/raw bs=64k count=8 seek=60 oflag=direct status=none
 lvcreate -qy -s -n raw_r3 src/raw >/dev/null
 files 4
-dd if=/dev/urandom of=/dev/src/raw bs=64k count=2 seek=300 oflag=direct status=none
+dd if=/dev/urandom of=/dev/src/raw bs=64k count=2 seek=200 oflag=direct status=none
 lvchange -qy --addtag vm --addtag prod src/fs >/dev/null
 
 sum() { # VG LV
@@ -135,7 +135,7 @@ check "no staging LV is left" bash -c "[ -z \"\$(lvs --noheadings -o lv_name dst
 check "and every LV equals the source" same_lvs dst pool2
 
 # --- a directory on XFS with reflink ------------------------------------------
-if command -v mkfs.xfs >/dev/null && lvcreate -qy -L 700M -n xfs dst >/dev/null &&
+if command -v mkfs.xfs >/dev/null && lvcreate -qy -L 320M -n xfs dst >/dev/null &&
 	mkfs.xfs -q -m reflink=1 /dev/dst/xfs && mkdir -p /mnt/x && mount /dev/dst/xfs /mnt/x; then
 	before=$(df -B1 --output=used /mnt/x | tail -1)
 	"$THINFS" send src/pool --all | "$THINFS" receive /mnt/x >/dev/null
