@@ -13,6 +13,7 @@
 #include "send_repl.h"
 
 #include "core/base/err.h"
+#include "core/base/vec.h"
 #include "core/io/sha256.h"
 #include "core/pool/pool.h"
 #include "core/stream/repl.h"
@@ -115,16 +116,13 @@ static int read_state_file(const char *path, char (**dig)[41], size_t *n)
 	while (fgets(line, sizeof(line), f)) {
 		if (strspn(line, "0123456789abcdef") != 40)
 			continue;
-		if (*n == cap) {
-			void *v = realloc(*dig, (cap = cap ? 2 * cap : 64) * sizeof(**dig));
-			if (!v) {
-				fclose(f);
-				return tf_fail(ENOMEM, "send: out of memory");
-			}
-			*dig = v;
+		char(*d)[41] = TF_VEC_PUSH(*dig, *n, cap);
+		if (!d) {
+			fclose(f);
+			return tf_fail(ENOMEM, "send: out of memory");
 		}
-		memcpy((*dig)[*n], line, 40);
-		(*dig)[(*n)++][40] = '\0';
+		memcpy(*d, line, 40);
+		(*d)[40] = '\0';
 	}
 	fclose(f);
 	return 0;

@@ -29,8 +29,10 @@ struct tf_replica_state {
 
 /* What a replica records beside each volume it received from a stream. */
 struct tf_replica_meta {
-	char lineage[64];  /* the lineage root's uuid (or name) at the source */
-	char pool_key[17]; /* tf_repl_key of the source pool's identity */
+	char lineage[64];   /* the lineage root's uuid (or name) at the source */
+	char pool_key[17];  /* tf_repl_key of the source pool's identity */
+	uint64_t base_size; /* of the relative it is staged from */
+	bool replacing;	    /* an older state of it is at the target */
 	const struct tf_repl_entry *e;
 };
 

@@ -46,6 +46,8 @@ struct clone_target {
 	struct lvm_replica *rep;
 	char lv[128], base[128], stage[160], stage_dev[400], resume[4300];
 	char tags[2048]; /* --addtag list, space-separated */
+	uint64_t base_size;
+	bool replacing; /* an older state of the volume is there */
 	int fd;
 };
 
@@ -74,6 +76,21 @@ static int lv_tags(struct lvm_replica *l, const char *name, char *out, size_t le
 	return 0;
 }
 
+/* Its pool and tags: "POOL TAGS"; -ENOENT if the LV does not exist. */
+static int lv_pool_tags(struct lvm_replica *l, const char *name, char *out, size_t len)
+{
+	char full[300];
+	const char *argv[] = {"lvs", "--noheadings", "-o", "pool_lv,lv_tags", full, NULL};
+
+	snprintf(full, sizeof(full), "%s/%s", l->vg, name);
+	if (tf_lvm_run(argv, out, len) < 0) {
+		tf_err_clear();
+		return -ENOENT;
+	}
+	out[strcspn(out, "\n")] = '\0';
+	return 0;
+}
+
 /* Finds "prefix<value>" among comma-separated tags; copies value. */
 static bool tag_value(const char *tags, const char *prefix, char *out, size_t len)
 {
@@ -91,12 +108,19 @@ static bool tag_value(const char *tags, const char *prefix, char *out, size_t le
 static int lvm_state(struct tf_replica *rep, const char *name, struct tf_replica_state *st)
 {
 	struct lvm_replica *l = lr(rep);
-	char tags[2048], v[200];
-	int rc = lv_tags(l, name, tags, sizeof(tags));
+	char line[2048], pool[128] = "", tags[2048] = "", v[200];
+	int rc = lv_pool_tags(l, name, line, sizeof(line));
 
 	memset(st, 0, sizeof(*st));
 	if (rc < 0)
 		return rc;
+	/* Names are unique in the VG: one in another pool is not ours to
+	 * replace, even with --force. */
+	if (sscanf(line, " %127s %2047s", pool, tags) < 1 || strcmp(pool, l->pool) != 0)
+		return tf_fail(EEXIST,
+			       "%s/%s exists outside the pool %s (LV names are unique in a VG); "
+			       "use --prefix",
+			       l->vg, name, l->pool);
 	/* The state tag: "thinfs_" and exactly 40 hex digits. */
 	for (const char *p = tags; (p = strstr(p, "thinfs_")); p += 7) {
 		if (strspn(p + 7, "0123456789abcdef") == 40 && strchr(", \n", p[47])) {
@@ -160,13 +184,7 @@ static int clone_begin(struct tf_target *t, const struct tf_stream_header *h, bo
 			if ((rc = tf_lvm_run(snap, NULL, 0)) < 0)
 				return rc;
 			const char *rs[] = {"lvresize", "-qy", "-f", "-L", size, full, NULL};
-			char out[2048];
-			const char *sz[] = {"lvs", "--noheadings", "--nosuffix", "--units", "b",
-					    "-o",  "lv_size",	   full,	 NULL};
-			if ((rc = tf_lvm_run(sz, out, sizeof(out))) < 0)
-				return rc;
-			if (strtoull(out, NULL, 10) != h->volume_bytes &&
-			    (rc = tf_lvm_run(rs, NULL, 0)) < 0)
+			if (c->base_size != h->volume_bytes && (rc = tf_lvm_run(rs, NULL, 0)) < 0)
 				return rc;
 		} else {
 			char pool[300];
@@ -298,7 +316,7 @@ static int clone_commit(struct tf_target *t, const struct tf_target_state *st,
 {
 	struct clone_target *c = ct(t);
 	struct lvm_replica *l = c->rep;
-	char tag[64], old[200], tags[2048];
+	char tag[64], old[200];
 	int rc;
 
 	(void)volume_bytes;
@@ -311,18 +329,17 @@ static int clone_commit(struct tf_target *t, const struct tf_target_state *st,
 	if ((rc = retag(c, tag)) < 0)
 		return rc;
 	snprintf(old, sizeof(old), "%s_thinfs_old", c->lv);
-	if (lv_tags(l, old, tags, sizeof(tags)) == 0 &&
-	    (rc = run_lv("lvremove", NULL, l->vg, old)) < 0)
-		return rc;
-	if (lv_tags(l, c->lv, tags, sizeof(tags)) == 0) {
+	if (c->replacing) {
 		const char *mv[] = {"lvrename", "-qy", l->vg, c->lv, old, NULL};
+		if (run_lv("lvremove", NULL, l->vg, old) < 0) /* a leftover, if any */
+			tf_err_clear();
 		if ((rc = tf_lvm_run(mv, NULL, 0)) < 0)
 			return rc;
 	}
 	const char *mv2[] = {"lvrename", "-qy", l->vg, c->stage, c->lv, NULL};
 	if ((rc = tf_lvm_run(mv2, NULL, 0)) < 0)
 		return rc;
-	if (lv_tags(l, old, tags, sizeof(tags)) == 0 && run_lv("lvremove", NULL, l->vg, old) < 0)
+	if (c->replacing && run_lv("lvremove", NULL, l->vg, old) < 0)
 		tf_err_clear(); /* the new volume is in place; a leftover is harmless */
 	unlink(c->resume);
 	return 0;
@@ -403,6 +420,8 @@ static int lvm_open(struct tf_replica *rep, const char *name, const char *base,
 	snprintf(c->stage_dev, sizeof(c->stage_dev), "/dev/%s/%s", l->vg, c->stage);
 	snprintf(c->resume, sizeof(c->resume), "%s/repl-%s-%s.resume", l->state_dir, l->vg, name);
 	snprintf(c->t.name, sizeof(c->t.name), "%s/%s", l->vg, name);
+	c->base_size = m->base_size;
+	c->replacing = m->replacing;
 	build_tags(c, m);
 	return tf_recv_open_target(&c->t, &o, out);
 }
@@ -422,14 +441,16 @@ static int lvm_list(struct tf_replica *rep, tf_replica_list_fn fn, void *ctx)
 	const char *argv[] = {"lvs", "--noheadings", "-o", "lv_name", "-S", sel, l->vg, NULL};
 	int rc;
 
-	snprintf(sel, sizeof(sel), "pool_lv=%s && lv_tags=~thinfs_", l->pool);
+	snprintf(sel, sizeof(sel), "pool_lv=%s", l->pool);
 	if ((rc = tf_lvm_run(argv, out, sizeof(out))) < 0)
 		return rc;
 	for (char *tok = strtok_r(out, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
 		struct tf_replica_state st;
 
-		if (lvm_state(rep, tok, &st) < 0 || !st.has_state)
+		if (lvm_state(rep, tok, &st) < 0 || !st.has_state) {
+			tf_err_clear();
 			continue;
+		}
 		if ((rc = fn(ctx, tok, &st)) < 0)
 			return rc;
 	}

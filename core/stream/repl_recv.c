@@ -3,6 +3,7 @@
 #include "core/stream/repl_internal.h"
 
 #include "core/base/err.h"
+#include "core/base/vec.h"
 #include "core/io/sha256.h"
 
 #include <errno.h>
@@ -23,6 +24,7 @@ struct tf_repl_recv {
 	size_t n;
 	char pool_key[17];
 	enum vol_status *status;
+	bool *exists; /* a volume of that name is at the target */
 	char (*tname)[200];
 	char (*lineage)[64];
 	struct tf_recv *cur; /* the volume being received */
@@ -132,9 +134,10 @@ static int on_manifest(void *ctx, const struct tf_repl_header *h, const struct t
 	r->n = n;
 	tf_repl_key(h->identity, r->pool_key);
 	r->status = calloc(n, sizeof(*r->status));
+	r->exists = calloc(n, sizeof(*r->exists));
 	r->tname = calloc(n, sizeof(*r->tname));
 	r->lineage = calloc(n, sizeof(*r->lineage));
-	if (!r->status || !r->tname || !r->lineage)
+	if (!r->status || !r->exists || !r->tname || !r->lineage)
 		return tf_fail(ENOMEM, "receive: out of memory");
 	for (size_t i = 0; i < n; i++) {
 		snprintf(r->tname[i], sizeof(r->tname[i]), "%s%s", r->prefix, e[i].name);
@@ -156,6 +159,7 @@ static int on_manifest(void *ctx, const struct tf_repl_header *h, const struct t
 			return rc;
 		tf_err_clear();
 		bool exists = rc == 0, at = exists && st.has_state && strcmp(st.digest, want) == 0;
+		r->exists[i] = exists;
 		if (e[i].flags & TF_REPL_ENTRY_HELD) {
 			if (!at)
 				return tf_fail(
@@ -202,6 +206,8 @@ static int on_begin(void *ctx, size_t i)
 	}
 	snprintf(m.lineage, sizeof(m.lineage), "%s", r->lineage[i]);
 	snprintf(m.pool_key, sizeof(m.pool_key), "%s", r->pool_key);
+	m.base_size = e->base == TF_REPL_NO_BASE ? 0 : r->e[e->base].size_bytes;
+	m.replacing = r->exists[i];
 	rc = r->rep->ops->open(r->rep, r->tname[i],
 			       e->base == TF_REPL_NO_BASE ? NULL : r->tname[e->base], &m, &r->cur);
 	if (rc < 0)
@@ -272,14 +278,10 @@ static int prune_pick(void *ctx, const char *name, const struct tf_replica_state
 	for (size_t i = 0; i < r->n; i++)
 		if (r->e[i].thin_id == st->thin_id || strcmp(r->tname[i], name) == 0)
 			return 0;
-	if (pc->n == pc->cap) {
-		void *v = realloc(pc->victims,
-				  (pc->cap = pc->cap ? 2 * pc->cap : 16) * sizeof(*pc->victims));
-		if (!v)
-			return tf_fail(ENOMEM, "receive: out of memory");
-		pc->victims = v;
-	}
-	snprintf(pc->victims[pc->n++], sizeof(pc->victims[0]), "%s", name);
+	char(*v)[200] = TF_VEC_PUSH(pc->victims, pc->n, pc->cap);
+	if (!v)
+		return tf_fail(ENOMEM, "receive: out of memory");
+	snprintf(*v, sizeof(*v), "%s", name);
 	return 0;
 }
 
@@ -399,6 +401,7 @@ void tf_repl_recv_close(struct tf_repl_recv *r)
 	}
 	tf_repl_parser_free(&r->p);
 	free(r->status);
+	free(r->exists);
 	free(r->tname);
 	free(r->lineage);
 	r->rep->ops->free(r->rep);

@@ -210,7 +210,8 @@ static int feed(const uint8_t *buf, uint64_t len, size_t piece, struct sink *s, 
 	memset(s, 0, sizeof(*s));
 	tf_repl_parser_init(&p, &sink_ops, s);
 	for (uint64_t off = 0; rc == 0 && off < len; off += piece)
-		rc = tf_repl_parser_feed(&p, buf + off, len - off < piece ? (size_t)(len - off) : piece);
+		rc = tf_repl_parser_feed(&p, buf + off,
+					 len - off < piece ? (size_t)(len - off) : piece);
 	*done = tf_repl_parser_done(&p);
 	tf_repl_parser_free(&p);
 	return rc;
@@ -271,7 +272,8 @@ static void every_flipped_byte_of_header_manifest_frames_and_end_is_refused(void
 
 	(void)state;
 	for (uint64_t off = 0; off < whole_len; off++) {
-		uint64_t f1 = manifest_end, f1_end = f1 + TF_REPL_FRAME_BYTES + TF_STREAM_HEADER_BYTES;
+		uint64_t f1 = manifest_end,
+			 f1_end = f1 + TF_REPL_FRAME_BYTES + TF_STREAM_HEADER_BYTES;
 		bool checked = off < f1_end || off >= whole_len - TF_REPL_END_BYTES;
 		struct sink s;
 		bool done;

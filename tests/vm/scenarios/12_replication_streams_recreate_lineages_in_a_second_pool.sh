@@ -45,17 +45,18 @@ dd if=/dev/urandom of=/dev/src/raw bs=64k count=2 seek=200 oflag=direct status=n
 lvchange -qy --addtag vm --addtag prod src/fs >/dev/null
 
 sum() { # VG LV
-	lvchange -qy -ay -K "$1/$2" >/dev/null 2>&1
+	[ -e "/dev/$1/$2" ] || lvchange -qy -ay -K "$1/$2" >/dev/null 2>&1
 	sha256sum <"/dev/$1/$2" | cut -c1-64
 }
 thin_lvs() { lvs --noheadings -o lv_name -S "pool_lv=$2" "$1" | tr -d ' ' | sort; }
-# same_lvs VG POOL: the thin LVs of VG/POOL are the source's, byte for byte.
+# same_lvs VG POOL [PREFIX]: the thin LVs of VG/POOL are the source's (named
+# PREFIX<name>), byte for byte.
 same_lvs() {
-	local lv ok=0
-	[ "$(thin_lvs src pool | tr '\n' ' ')" = "$(thin_lvs "$1" "$2" | tr '\n' ' ')" ] ||
+	local lv ok=0 p=${3:-}
+	[ "$(thin_lvs src pool | sed "s/^/$p/" | tr '\n' ' ')" = "$(thin_lvs "$1" "$2" | tr '\n' ' ')" ] ||
 		{ echo "LVs differ: $(thin_lvs "$1" "$2" | tr '\n' ' ')"; return 1; }
 	for lv in $(thin_lvs src pool); do
-		[ "$(sum src "$lv")" = "$(sum "$1" "$lv")" ] || { echo "$lv differs"; ok=1; }
+		[ "$(sum src "$lv")" = "$(sum "$1" "$p$lv")" ] || { echo "$lv differs"; ok=1; }
 	done
 	return $ok
 }
@@ -114,7 +115,10 @@ lvcreate -qy -L 1G --chunksize 64k -T dst/pool2 >/dev/null
 "$THINFS" send src/pool --all >/tmp/all.s
 half=$(( $(stat -c %s /tmp/all.s) / 2 ))
 mkfifo /tmp/feed
-"$THINFS" receive dst/pool2 </tmp/feed >/tmp/out 2>&1 &
+check "a second pool of the same VG is refused the same names, before applying anything" \
+	bash -c "'$THINFS' receive dst/pool2 </tmp/all.s 2>&1 | grep -q 'exists outside the pool' &&
+		[ -z \"\$(lvs --noheadings -S pool_lv=pool2 -o lv_name dst)\" ]"
+"$THINFS" receive dst/pool2 --prefix k_ </tmp/feed >/tmp/out 2>&1 &
 rpid=$!
 { head -c "$half" /tmp/all.s; exec sleep 600; } >/tmp/feed &
 wpid=$!
@@ -128,11 +132,11 @@ kill "$wpid"
 wait "$wpid" 2>/dev/null
 check "the receiver was killed midway (some volumes in, some not)" \
 	bash -c "[ \$(grep -c received /tmp/out) -gt 0 ] && [ \$(lvs --noheadings -S pool_lv=pool2 -o lv_name dst | wc -l) -lt \$(thin_lvs src pool | wc -l) + 1 ]"
-"$THINFS" receive dst/pool2 </tmp/all.s >/tmp/out2
+"$THINFS" receive dst/pool2 --prefix k_ </tmp/all.s >/tmp/out2
 check "rerunning completes it" [ $? -eq 0 ]
 check "the volumes that had landed were not applied again" grep -q "already here" /tmp/out2
 check "no staging LV is left" bash -c "[ -z \"\$(lvs --noheadings -o lv_name dst | grep thinfs)\" ]"
-check "and every LV equals the source" same_lvs dst pool2
+check "and every LV equals the source" same_lvs dst pool2 k_
 
 # --- a directory on XFS with reflink ------------------------------------------
 if command -v mkfs.xfs >/dev/null && lvcreate -qy -L 320M -n xfs dst >/dev/null &&
