@@ -164,6 +164,8 @@ const struct tf_cmd tf_cmd_receive = {
     .name = "receive",
     .summary = "apply a delta stream from stdin to a target volume",
     .usage = "Usage: thinfs receive TARGET LV [--force] [--resume | --resume-offset]\n"
+	     "       thinfs receive TARGET [--prefix P] [--prune] [--force]   (replication)\n"
+	     "       thinfs receive TARGET --state\n"
 	     "\n"
 	     "Reads a delta stream from stdin and applies it to LV, all or nothing.\n"
 	     "TARGET is a directory (the target is the sparse file TARGET/LV; a full\n"
