@@ -130,8 +130,10 @@ kill -9 "$rpid"
 wait "$rpid" 2>/dev/null
 kill "$wpid"
 wait "$wpid" 2>/dev/null
-check "the receiver was killed midway (some volumes in, some not)" \
-	bash -c "[ \$(grep -c received /tmp/out) -gt 0 ] && [ \$(lvs --noheadings -S pool_lv=pool2 -o lv_name dst | wc -l) -lt \$(thin_lvs src pool | wc -l) + 1 ]"
+got=$(grep -c ': received' /tmp/out)
+total=$(thin_lvs src pool | wc -l)
+check "the receiver was killed midway ($got of $total volumes in)" \
+	awk -v g="$got" -v t="$total" 'BEGIN { exit !(g > 0 && g < t) }'
 "$THINFS" receive dst/pool2 --prefix k_ </tmp/all.s >/tmp/out2
 check "rerunning completes it" [ $? -eq 0 ]
 check "the volumes that had landed were not applied again" grep -q "already here" /tmp/out2
