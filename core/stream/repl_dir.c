@@ -9,7 +9,8 @@
  * the source, else a sparse copy — applies the delta, and renames the
  * partial over the link.  Only then is it renamed to DIR/V.  A cut-off
  * volume leaves its partial and checkpoint in DIR/.thinfs-repl/ for the
- * rerun.  Beside the state, the xattr user.thinfs.replica records where
+ * rerun.  (Where hard links are not supported the staged file is a copy:
+ * a reflink, else a sparse copy.)  Beside the state, the xattr user.thinfs.replica records where
  * the volume came from (lineage, origin, LVM tags, creation time).
  */
 #include "core/stream/repl_internal.h"
@@ -20,9 +21,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -125,6 +128,46 @@ static int copy_file(const char *from, const char *to)
 	return 0;
 }
 
+/* Where hard links are not supported: a copy of from at to with its
+ * recorded state (reflink where the filesystem can, else its data ranges). */
+static int copy_volume(const char *from, const char *to)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = 0;
+	off_t end, data = 0, hole;
+	char state[2048];
+	ssize_t n;
+
+	if (in < 0)
+		return tf_fail(errno, "%s: %s", from, strerror(errno));
+	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		rc = tf_fail(errno, "%s: %s", to, strerror(errno));
+		goto done;
+	}
+	if (ioctl(out, FICLONE, in) < 0) {
+		end = lseek(in, 0, SEEK_END);
+		if (end < 0 || ftruncate(out, end) < 0) {
+			rc = tf_fail(errno, "%s: %s", to, strerror(errno));
+			goto done;
+		}
+		while (rc == 0 && (data = lseek(in, data, SEEK_DATA)) >= 0 &&
+		       (hole = lseek(in, data, SEEK_HOLE)) > data) {
+			for (loff_t i = data, o = data; rc == 0 && i < hole;)
+				if (copy_file_range(in, &i, out, &o, (size_t)(hole - i), 0) <= 0)
+					rc = tf_fail(EIO, "%s: cannot copy %s", to, from);
+			data = hole;
+		}
+	}
+	n = fgetxattr(in, STATE_XATTR, state, sizeof(state));
+	if (rc == 0 && n > 0 && fsetxattr(out, STATE_XATTR, state, (size_t)n, 0) < 0)
+		rc = tf_fail(errno, "%s: cannot copy the recorded state: %s", to, strerror(errno));
+done:
+	close(in);
+	if (out >= 0)
+		close(out);
+	return rc;
+}
+
 static int dir_open(struct tf_replica *rep, const char *name, const char *base,
 		    const struct tf_replica_meta *m, struct tf_recv **out)
 {
@@ -144,9 +187,12 @@ static int dir_open(struct tf_replica *rep, const char *name, const char *base,
 	if (base) {
 		snprintf(from, sizeof(from), "%s/%s", d->dir, base);
 		snprintf(side_from, sizeof(side_from), "%s/.%s.thinfs-state", d->dir, base);
-		if (link(from, link_path) < 0)
-			return tf_fail(errno, "%s: cannot stage a copy of %s: %s", link_path, from,
-				       strerror(errno));
+		if (link(from, link_path) < 0 &&
+		    (errno != EPERM && errno != EMLINK && errno != ENOTSUP && errno != ENOSYS
+			 ? (rc = tf_fail(errno, "%s: cannot stage a copy of %s: %s", link_path,
+					 from, strerror(errno)))
+			 : (rc = copy_volume(from, link_path))) < 0)
+			return rc;
 		if ((rc = copy_file(side_from, side_to)) < 0)
 			return rc;
 	}
