@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/base/err.h"
+#include "core/io/bio.h"
 #include "core/io/sha256.h"
 #include "core/stream/repl.h"
 
@@ -28,12 +29,6 @@ static uint8_t *whole;
 static uint64_t whole_len;
 static struct tf_repl_entry ents[NV];
 
-static int vol_read(void *ctx, void *buf, size_t len, uint64_t off)
-{
-	memcpy(buf, (uint8_t *)ctx + off, len);
-	return 0;
-}
-
 static void fp_of(int v, uint8_t out[32])
 {
 	struct tf_thin_run run = {.vbegin = 0, .dbegin = (uint64_t)v, .len = 16};
@@ -52,6 +47,7 @@ static void make_volume_stream(int v)
 				     .base_thin_id = v > 0 ? (uint32_t)(9 + v) : TF_STREAM_NO_BASE};
 	struct tf_stream_recs recs = {0};
 	struct tf_stream_plan *plan;
+	struct tf_bio *vol;
 
 	strcpy(h.identity, "lvm:test/pool");
 	snprintf(h.result_name, sizeof(h.result_name), "v%d", v);
@@ -63,12 +59,14 @@ static void make_volume_stream(int v)
 	else
 		assert_int_equal(
 		    tf_stream_recs_add(&recs, TF_REC_DATA, (uint64_t)v * 65536, 65536, VOL), 0);
-	assert_int_equal(tf_stream_plan_new(&h, &recs, vol_read, vols[v], &plan), 0);
+	assert_int_equal(tf_bio_open_mem(vols[v], VOL, "volume", &vol), 0);
+	assert_int_equal(tf_stream_plan_new(&h, &recs, vol, &plan), 0);
 	stream_len[v] = tf_stream_plan_size(plan);
 	streams[v] = malloc(stream_len[v]);
 	assert_int_equal(tf_stream_plan_read(plan, streams[v], stream_len[v], 0),
 			 (ssize_t)stream_len[v]);
 	tf_stream_plan_free(plan);
+	tf_bio_close(vol);
 }
 
 static void build(void)
