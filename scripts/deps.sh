@@ -16,6 +16,8 @@ PKGS=(
 	libclang-rt-14-dev
 	# VM tests: a real kernel with dm-thin under qemu
 	qemu-system-x86 busybox-static kmod cpio lvm2 dmsetup xz-utils
+	# VM tests: a reflink-capable directory target for replication
+	xfsprogs
 )
 
 missing=()
