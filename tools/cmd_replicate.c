@@ -269,8 +269,9 @@ static int cycle(const struct rep_job *j, const struct rep_opts *o, struct rep_s
 					     ts->name, j->target, ts->key, rec);
 				goto prune_out;
 			}
-			fprintf(stderr, "thinfs replicate: %s at %s was changed; not using it as "
-					"a base (--force)\n",
+			fprintf(stderr,
+				"thinfs replicate: %s at %s was changed; not using it as "
+				"a base (--force)\n",
 				ts->name, j->target);
 			continue;
 		}
@@ -433,9 +434,10 @@ static void status_line(const struct rep_result *r, struct tf_strbuf *sb)
 		tf_sb_printf(sb, "FAILED: %s\n", r->error);
 	} else {
 		tf_cli_human(r->bytes_sent, h, sizeof(h));
-		tf_sb_printf(sb, "ok: %s (%s%s%s), %s sent in %.1f s%s; keeping %zu here, %zu there\n",
-			     r->snapshot, r->mode, r->base[0] ? " from " : "", r->base, h,
-			     r->duration, r->verified ? ", verified" : "", r->kept_src, r->kept_tgt);
+		tf_sb_printf(
+		    sb, "ok: %s (%s%s%s), %s sent in %.1f s%s; keeping %zu here, %zu there\n",
+		    r->snapshot, r->mode, r->base[0] ? " from " : "", r->base, h, r->duration,
+		    r->verified ? ", verified" : "", r->kept_src, r->kept_tgt);
 	}
 }
 
@@ -447,10 +449,11 @@ static void json_job(const struct rep_result *r, struct tf_strbuf *sb)
 	tf_sb_json_str(sb, r->job->source);
 	tf_sb_printf(sb, ",\"target\":");
 	tf_sb_json_str(sb, r->job->target);
-	tf_sb_printf(sb, ",\"status\":\"%s\"", !r->ran ? "not_due"
-					     : r->skipped ? "skipped"
-					     : r->ok	  ? "ok"
-							  : "failed");
+	tf_sb_printf(sb, ",\"status\":\"%s\"",
+		     !r->ran	  ? "not_due"
+		     : r->skipped ? "skipped"
+		     : r->ok	  ? "ok"
+				  : "failed");
 	if (r->ran && !r->skipped) {
 		tf_sb_printf(sb, ",\"snapshot\":");
 		tf_sb_json_str(sb, r->snapshot[0] ? r->snapshot : NULL);
@@ -468,11 +471,13 @@ static void json_job(const struct rep_result *r, struct tf_strbuf *sb)
 	tf_sb_printf(sb, ",\"error\":");
 	tf_sb_json_str(sb, r->ok || !r->ran ? NULL : r->error);
 	if (r->have_src_usage)
-		tf_sb_printf(sb, ",\"source_pool\":{\"name\":\"%s\",\"data_percent\":%.2f,"
-				 "\"metadata_percent\":%.2f}",
+		tf_sb_printf(sb,
+			     ",\"source_pool\":{\"name\":\"%s\",\"data_percent\":%.2f,"
+			     "\"metadata_percent\":%.2f}",
 			     r->src_pool, r->src_data, r->src_meta);
 	if (r->have_tgt_usage)
-		tf_sb_printf(sb, ",\"target_pool\":{\"data_percent\":%.2f,\"metadata_percent\":%.2f}",
+		tf_sb_printf(sb,
+			     ",\"target_pool\":{\"data_percent\":%.2f,\"metadata_percent\":%.2f}",
 			     r->tgt_data, r->tgt_meta);
 	tf_sb_printf(sb, "}");
 }
@@ -499,7 +504,8 @@ static int write_metrics(const char *path, const struct rep_result *r, size_t n)
 	} fam[] = {
 	    {"thinfs_replicate_last_success_timestamp_seconds",
 	     "Unix time of the job's last successful cycle (0: never)."},
-	    {"thinfs_replicate_last_attempt_timestamp_seconds", "Unix time of the job's last cycle."},
+	    {"thinfs_replicate_last_attempt_timestamp_seconds",
+	     "Unix time of the job's last cycle."},
 	    {"thinfs_replicate_last_ok", "1 if the job's last cycle succeeded, else 0."},
 	    {"thinfs_replicate_lag_seconds",
 	     "Age of the newest snapshot both ends hold (-1: none yet)."},
@@ -522,9 +528,12 @@ static int write_metrics(const char *path, const struct rep_result *r, size_t n)
 		tf_sb_printf(&sb, "# HELP %s %s\n# TYPE %s gauge\n", fam[k].name, fam[k].help,
 			     fam[k].name);
 		for (size_t i = 0; i < n; i++) {
-			double v[] = {(double)st[i].last_success, (double)st[i].last_attempt,
-				      st[i].ok ? 1 : 0,		  st[i].lag,
-				      (double)st[i].bytes_sent,	  (double)st[i].changed_bytes,
+			double v[] = {(double)st[i].last_success,
+				      (double)st[i].last_attempt,
+				      st[i].ok ? 1 : 0,
+				      st[i].lag,
+				      (double)st[i].bytes_sent,
+				      (double)st[i].changed_bytes,
 				      st[i].duration};
 			tf_sb_printf(&sb, "%s{", fam[k].name);
 			label(&sb, "job", r[i].job->name, true);
@@ -534,8 +543,8 @@ static int write_metrics(const char *path, const struct rep_result *r, size_t n)
 		}
 	}
 	for (int m = 0; m < 2; m++) {
-		const char *nm = m ? "thinfs_pool_metadata_usage_percent"
-				   : "thinfs_pool_data_usage_percent";
+		const char *nm =
+		    m ? "thinfs_pool_metadata_usage_percent" : "thinfs_pool_data_usage_percent";
 		tf_sb_printf(&sb, "# HELP %s Thin pool %s usage in percent.\n# TYPE %s gauge\n", nm,
 			     m ? "metadata" : "data", nm);
 		for (size_t i = 0; i < n; i++) {
@@ -631,9 +640,9 @@ static int rep_extra(void *ctx, const char *name, const char *value)
 
 static int replicate_run(const struct tf_cmd *cmd, int argc, char **argv)
 {
-	static const char *const extra[] = {"keep=",    "prefix=",  "pre=",	"post=",
-					    "config=",  "metrics=", "verify", "force",
-					    "warn=",    "crit=",    NULL};
+	static const char *const extra[] = {"keep=",   "prefix=",  "pre=",   "post=",
+					    "config=", "metrics=", "verify", "force",
+					    "warn=",   "crit=",	   NULL};
 	struct tf_cli_common c = {0};
 	struct rep_opts o = {.warn = 80, .crit = 95};
 	struct rep_config cfg = {0};
@@ -720,8 +729,9 @@ static int replicate_run(const struct tf_cmd *cmd, int argc, char **argv)
 		fputs(sb.s ? sb.s : "", stdout);
 		tf_sb_free(&sb);
 	} else if (o.config) {
-		printf("thinfs replicate: %zu jobs: %zu ran, %zu failed, %zu skipped, %zu not due\n",
-		       cfg.n, nrun - nskip, nfail, nskip, cfg.n - nrun);
+		printf(
+		    "thinfs replicate: %zu jobs: %zu ran, %zu failed, %zu skipped, %zu not due\n",
+		    cfg.n, nrun - nskip, nfail, nskip, cfg.n - nrun);
 	}
 	/* A single cycle that could not run (still running) did not happen. */
 	rc = nfail || (!o.config && nskip) ? TF_EXIT_ERROR : TF_EXIT_OK;

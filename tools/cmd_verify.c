@@ -49,8 +49,8 @@ int rep_verify(const char *source_obj, struct rep_target *t, const char *name,
 	return 0;
 }
 
-void rep_verify_describe(const struct rep_verify_result *r, const char *a, const char *b,
-			 char *buf, size_t len)
+void rep_verify_describe(const struct rep_verify_result *r, const char *a, const char *b, char *buf,
+			 size_t len)
 {
 	char h1[32], h2[32], h3[32];
 
@@ -139,19 +139,18 @@ static int verify_run(const struct tf_cmd *cmd, int argc, char **argv)
 const struct tf_cmd tf_cmd_verify = {
     .name = "verify",
     .summary = "check that a snapshot and its replica hold the same bytes",
-    .usage =
-	"Usage: thinfs verify SOURCE/SNAPSHOT TARGET [--json]\n"
-	"       thinfs verify --hashes OBJECT\n"
-	"\n"
-	"Compares snapshot SNAPSHOT of SOURCE (a VG, or a pool-image directory)\n"
-	"with the snapshot of the same name at TARGET (VG/POOL, a directory, or\n"
-	"ssh:[USER@]HOST:VG/POOL|DIR, as for replicate).  Each end hashes its own\n"
-	"bytes with SHA-256 per 4 MiB range, reading only allocated data (holes\n"
-	"count as zeros without I/O); only the hashes cross.  Exit 0 if equal, 1\n"
-	"naming the first differing byte range.\n"
-	"\n"
-	"  --hashes OBJECT  print the hash list of OBJECT (a file, VG/LV or\n"
-	"                   IMAGE_DIR/LV): the other end of a verify\n"
-	"  --json           the result as JSON\n",
+    .usage = "Usage: thinfs verify SOURCE/SNAPSHOT TARGET [--json]\n"
+	     "       thinfs verify --hashes OBJECT\n"
+	     "\n"
+	     "Compares snapshot SNAPSHOT of SOURCE (a VG, or a pool-image directory)\n"
+	     "with the snapshot of the same name at TARGET (VG/POOL, a directory, or\n"
+	     "ssh:[USER@]HOST:VG/POOL|DIR, as for replicate).  Each end hashes its own\n"
+	     "bytes with SHA-256 per 4 MiB range, reading only allocated data (holes\n"
+	     "count as zeros without I/O); only the hashes cross.  Exit 0 if equal, 1\n"
+	     "naming the first differing byte range.\n"
+	     "\n"
+	     "  --hashes OBJECT  print the hash list of OBJECT (a file, VG/LV or\n"
+	     "                   IMAGE_DIR/LV): the other end of a verify\n"
+	     "  --json           the result as JSON\n",
     .run = verify_run,
 };

@@ -40,7 +40,8 @@ struct src {
 
 static int pool_next(struct src *s, uint64_t from, uint64_t *a, uint64_t *b)
 {
-	while (s->cur < s->nruns && (s->runs[s->cur].vbegin + s->runs[s->cur].len) * s->chunk <= from)
+	while (s->cur < s->nruns &&
+	       (s->runs[s->cur].vbegin + s->runs[s->cur].len) * s->chunk <= from)
 		s->cur++;
 	if (s->cur == s->nruns)
 		return 1;
@@ -267,7 +268,8 @@ int rep_hashes_write(const struct rep_hashes *h, FILE *f)
 			fprintf(f, "%02x", h->h[i][k]);
 		fputc('\n', f);
 	}
-	return fflush(f) == 0 && !ferror(f) ? 0 : tf_fail(EIO, "writing hashes: %s", strerror(errno));
+	return fflush(f) == 0 && !ferror(f) ? 0
+					    : tf_fail(EIO, "writing hashes: %s", strerror(errno));
 }
 
 static int hexval(int c)
@@ -292,8 +294,9 @@ int rep_hashes_read(FILE *f, const char *what, struct rep_hashes *out)
 		return tf_fail(EBADMSG, "%s: no hash list (is thinfs on that end this version?)",
 			       what);
 	if (range != REP_HASH_RANGE || n != (out->size + REP_HASH_RANGE - 1) / REP_HASH_RANGE)
-		return tf_fail(EBADMSG, "%s: a hash list of %zu ranges of %u bytes for %" PRIu64
-				       " bytes does not add up",
+		return tf_fail(EBADMSG,
+			       "%s: a hash list of %zu ranges of %u bytes for %" PRIu64
+			       " bytes does not add up",
 			       what, n, range, out->size);
 	out->h = calloc(n ? n : 1, 32);
 	if (!out->h)
@@ -303,8 +306,8 @@ int rep_hashes_read(FILE *f, const char *what, struct rep_hashes *out)
 		if (!fgets(line, sizeof(line), f) || strlen(line) < 64 ||
 		    (line[64] != '\n' && line[64] != '\0')) {
 			rep_hashes_free(out);
-			return tf_fail(EBADMSG, "%s: hash list cut short at range %zu of %zu", what, i,
-				       n);
+			return tf_fail(EBADMSG, "%s: hash list cut short at range %zu of %zu", what,
+				       i, n);
 		}
 		for (int k = 0; k < 32; k++) {
 			int hi = hexval(line[2 * k]), lo = hexval(line[2 * k + 1]);

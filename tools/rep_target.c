@@ -26,10 +26,10 @@ int rep_target_ssh_open(const char *spec, struct rep_target **out); /* rep_targe
 struct local_target {
 	struct rep_target t;
 	bool lvm;
-	char dir[4096];		   /* dir kind */
-	char vg[128], pool[128];   /* lvm kind */
-	char incoming[200];	   /* name being received */
-	char name[160];		   /* its final name */
+	char dir[4096];		 /* dir kind */
+	char vg[128], pool[128]; /* lvm kind */
+	char incoming[200];	 /* name being received */
+	char name[160];		 /* its final name */
 	struct tf_recv *r;
 	uint64_t off;
 };
@@ -160,7 +160,9 @@ static int copy_sidecar(const char *dir, const char *from, const char *to, bool 
 	snprintf(a, sizeof(a), "%s/.%s.thinfs-state", dir, from);
 	snprintf(b, sizeof(b), "%s/.%s.thinfs-state", dir, to);
 	if (move)
-		return rename(a, b) == 0 || errno == ENOENT ? 0 : tf_fail(errno, "%s: %s", b, strerror(errno));
+		return rename(a, b) == 0 || errno == ENOENT
+			   ? 0
+			   : tf_fail(errno, "%s: %s", b, strerror(errno));
 	fd = open(a, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
@@ -275,8 +277,7 @@ static int dir_hashes(struct rep_target *t, const char *name, struct rep_hashes 
 
 /* ---- lvm ---- */
 
-static int lvm_cmd(const char *a0, const char *a1, const char *a2, const char *a3,
-		   const char *a4)
+static int lvm_cmd(const char *a0, const char *a1, const char *a2, const char *a3, const char *a4)
 {
 	const char *argv[] = {a0, a1, a2, a3, a4, NULL};
 	return rep_run(argv, NULL);
@@ -285,15 +286,17 @@ static int lvm_cmd(const char *a0, const char *a1, const char *a2, const char *a
 static int lvm_list_in(const char *vg, const char *pool, const char *spec, bool cleanup,
 		       const char *lv, const char *prefix, struct rep_snaps *out)
 {
-	const char *argv[] = {"lvs", "--noheadings", "--separator", "|", "-o",
-			      "lv_name,pool_lv,lv_uuid,lv_attr", vg, NULL};
+	const char *argv[] = {
+	    "lvs", "--noheadings", "--separator", "|", "-o", "lv_name,pool_lv,lv_uuid,lv_attr", vg,
+	    NULL};
 	char *text = NULL, *save = NULL, *line, full[300], key[128];
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if ((rc = rep_run(argv, &text)) < 0)
 		return tf_fail_ctx(rc, "%s: ", spec);
-	for (line = strtok_r(text, "\n", &save); line && rc == 0; line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(text, "\n", &save); line && rc == 0;
+	     line = strtok_r(NULL, "\n", &save)) {
 		char *f[4] = {0}, *p = line;
 		for (int i = 0; i < 4; i++) {
 			f[i] = strsep(&p, "|");
@@ -352,7 +355,7 @@ static int lvm_recv_begin(struct rep_target *t, const char *base, const char *na
 	if (base) {
 		/* A thin snapshot of the base carries its state tag; the engine
 		 * stages the stream in a snapshot of it and swaps it in at the end. */
-		const char *snap[] = {"lvcreate", "-qy", "-s",	   "-n", l->incoming,
+		const char *snap[] = {"lvcreate", "-qy", "-s",	"-n", l->incoming,
 				      "-prw",	  "-kn", bfull, NULL};
 		snprintf(bfull, sizeof(bfull), "%s/%s", l->vg, base);
 		if ((rc = rep_run(snap, NULL)) < 0)
@@ -410,8 +413,10 @@ static int lvm_hashes(struct rep_target *t, const char *name, struct rep_hashes 
 
 int rep_pool_usage(const char *vg_pool, double *data, double *meta)
 {
-	const char *argv[] = {"lvs", "--noheadings", "--separator", "|", "-o",
-			      "data_percent,metadata_percent", vg_pool, NULL};
+	const char *argv[] = {"lvs",	     "--noheadings",
+			      "--separator", "|",
+			      "-o",	     "data_percent,metadata_percent",
+			      vg_pool,	     NULL};
 	char *out = NULL;
 	int rc = rep_run(argv, &out);
 
@@ -491,9 +496,8 @@ int rep_target_open(const char *spec, struct rep_target **out)
 	if (!slash || slash == spec || !slash[1] || strchr(slash + 1, '/') ||
 	    (size_t)(slash - spec) >= sizeof(l->vg) || strlen(slash + 1) >= sizeof(l->pool)) {
 		free(l);
-		return tf_fail(EINVAL,
-			       "%s: not a directory, a VG/POOL or ssh:[USER@]HOST:PATH target",
-			       spec);
+		return tf_fail(
+		    EINVAL, "%s: not a directory, a VG/POOL or ssh:[USER@]HOST:PATH target", spec);
 	}
 	l->lvm = true;
 	l->t.ops = &lvm_ops;

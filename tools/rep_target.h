@@ -40,7 +40,8 @@ struct rep_target;
 
 struct rep_target_ops {
 	/* Snapshots LV<prefix><UTC time> that are complete, oldest first. */
-	int (*list)(struct rep_target *t, const char *lv, const char *prefix, struct rep_snaps *out);
+	int (*list)(struct rep_target *t, const char *lv, const char *prefix,
+		    struct rep_snaps *out);
 	/* Starts receiving snapshot `name`, incremental from `base` (NULL: full). */
 	int (*recv_begin)(struct rep_target *t, const char *base, const char *name);
 	int (*recv_write)(struct rep_target *t, const void *buf, size_t len);

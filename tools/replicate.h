@@ -12,7 +12,7 @@ struct rep_verify_result {
 	uint64_t size, other_size;
 	uint64_t read_here, read_there;
 	size_t ranges;
-	long first_diff; /* range index, -1 if none */
+	long first_diff;	       /* range index, -1 if none */
 	uint64_t diff_begin, diff_end; /* bytes [begin, end) of the first difference */
 };
 
@@ -21,8 +21,8 @@ struct rep_verify_result {
 int rep_verify(const char *source_obj, struct rep_target *t, const char *name,
 	       struct rep_verify_result *out);
 /* One line describing the outcome (equal, or the first differing range). */
-void rep_verify_describe(const struct rep_verify_result *r, const char *a, const char *b,
-			 char *buf, size_t len);
+void rep_verify_describe(const struct rep_verify_result *r, const char *a, const char *b, char *buf,
+			 size_t len);
 
 /* Data and metadata usage of a live pool VG/POOL, in percent (lvs). */
 int rep_pool_usage(const char *vg_pool, double *data, double *meta);

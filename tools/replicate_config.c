@@ -157,8 +157,9 @@ int rep_config_parse(const char *text, const char *file, struct rep_config *out)
 			*e = '\0';
 			s = trim(s + 1);
 			if (!valid_job_name(s)) {
-				rc = tf_fail(EINVAL, "%s:%d: job name '%s' must be A-Z a-z 0-9 _ . -",
-					     file, line, s);
+				rc = tf_fail(EINVAL,
+					     "%s:%d: job name '%s' must be A-Z a-z 0-9 _ . -", file,
+					     line, s);
 				break;
 			}
 			for (size_t i = 0; i < out->n; i++)
@@ -189,12 +190,12 @@ int rep_config_parse(const char *text, const char *file, struct rep_config *out)
 			rc = tf_fail(EINVAL, "%s:%d: expected KEY = VALUE or [JOB]", file, line);
 			break;
 		}
+		*eq = '\0';
 		if (!cur) {
-			rc = tf_fail(EINVAL, "%s:%d: '%.*s' outside a [JOB] section", file, line,
-				     (int)(eq - s), s);
+			rc = tf_fail(EINVAL, "%s:%d: '%s' outside a [JOB] section", file, line,
+				     trim(s));
 			break;
 		}
-		*eq = '\0';
 		rc = set_key(cur, trim(s), trim(eq + 1), file, line);
 	}
 	if (rc == 0 && cur)

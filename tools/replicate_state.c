@@ -15,8 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int rep_state_path(const char *source, const char *target, const char *ext, char *buf,
-		   size_t len)
+int rep_state_path(const char *source, const char *target, const char *ext, char *buf, size_t len)
 {
 	const char *dir = getenv("THINFS_STATE_DIR"), *lv = strrchr(source, '/');
 	struct tf_sha256 c;
@@ -34,8 +33,8 @@ int rep_state_path(const char *source, const char *target, const char *ext, char
 	tf_sha256_update(&c, source, strlen(source) + 1);
 	tf_sha256_update(&c, target, strlen(target) + 1);
 	tf_sha256_final(&c, d);
-	if (snprintf(buf, len, "%s/replicate/%s-%02x%02x%02x%02x%02x%02x%02x%02x%s", dir, name, d[0],
-		     d[1], d[2], d[3], d[4], d[5], d[6], d[7], ext) >= (int)len)
+	if (snprintf(buf, len, "%s/replicate/%s-%02x%02x%02x%02x%02x%02x%02x%02x%s", dir, name,
+		     d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], ext) >= (int)len)
 		return tf_fail(ENAMETOOLONG, "%s: state path too long", dir);
 	return 0;
 }
@@ -171,9 +170,9 @@ int rep_state_lock(const char *source, const char *target, int *fd)
 		return tf_fail(errno, "%s: %s", path, strerror(errno));
 	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
 		rc = errno == EWOULDBLOCK ? tf_fail(EWOULDBLOCK,
-						     "%s -> %s: the previous cycle is still "
-						     "running (%s is locked); skipped",
-						     source, target, path)
+						    "%s -> %s: the previous cycle is still "
+						    "running (%s is locked); skipped",
+						    source, target, path)
 					  : tf_fail(errno, "%s: %s", path, strerror(errno));
 		close(*fd);
 		*fd = -1;

@@ -39,8 +39,7 @@ struct rep_state {
 };
 
 /* The state file path for a job (without creating anything). */
-int rep_state_path(const char *source, const char *target, const char *ext, char *buf,
-		   size_t len);
+int rep_state_path(const char *source, const char *target, const char *ext, char *buf, size_t len);
 /* Loads the state; a missing file gives an empty state and 0. */
 int rep_state_load(const char *source, const char *target, struct rep_state *st);
 int rep_state_save(const struct rep_state *st);
