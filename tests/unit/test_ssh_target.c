@@ -63,7 +63,7 @@ static void refuses_empty_parts_and_control_characters(void **state)
 {
 	struct ssh_target t;
 	static const char *const bad[] = {
-	    "ssh:",	    "ssh:host",	     "ssh:host:",	 "ssh::/srv",	 "ssh:@host:/srv",
+	    "ssh:",	   "ssh:host",	     "ssh:host:",      "ssh::/srv",	 "ssh:@host:/srv",
 	    "ssh:u@:/srv", "ssh:host:/a\nb", "ssh:ho st:/srv", "ssh:a@b@c:/srv", "scp:host:/srv",
 	};
 
@@ -107,8 +107,17 @@ static void thinfs_ssh_and_thinfs_remote_replace_the_programs(void **state)
 	setenv("THINFS_REMOTE", "/opt/thinfs/bin/thinfs", 1);
 	assert_int_equal(ssh_target_parse("ssh:h:/d", &t), 0);
 	assert_int_equal(ssh_target_argv(&t, remote, &argv), 0);
-	const char *want[] = {"ssh", "-p",	  "2222", "-i", "/k/id", "-o", "BatchMode=yes",
-			      "--",  "h", "'/opt/thinfs/bin/thinfs' 'verify'", NULL};
+	const char *want[] = {"ssh",
+			      "-p",
+			      "2222",
+			      "-i",
+			      "/k/id",
+			      "-o",
+			      "BatchMode=yes",
+			      "--",
+			      "h",
+			      "'/opt/thinfs/bin/thinfs' 'verify'",
+			      NULL};
 	for (size_t i = 0; want[i]; i++)
 		assert_string_equal(argv[i], want[i]);
 	assert_null(argv[10]);
@@ -147,9 +156,9 @@ static char *through_a_shell(const char *cmd)
 
 static void remote_words_arrive_unchanged_through_the_remote_shell(void **state)
 {
-	const char *remote[] = {"%s|",	      "a b",	    "it's",	   "$(echo pwned)", "`id`",
-				"\\n\\",      "; rm -rf /", "\"dq\"",	   "*",		    "",
-				"~root",      "a'b'c''",    NULL};
+	const char *remote[] = {
+	    "%s|",    "a b", "it's", "$(echo pwned)", "`id`",	 "\\n\\", "; rm -rf /",
+	    "\"dq\"", "*",   "",     "~root",	      "a'b'c''", NULL};
 	char want[4096] = "";
 	struct ssh_target t;
 	char **argv;
