@@ -528,10 +528,13 @@ static int write_metrics(const char *path, const struct rep_result *r, size_t n)
 		tf_sb_printf(&sb, "# HELP %s %s\n# TYPE %s gauge\n", fam[k].name, fam[k].help,
 			     fam[k].name);
 		for (size_t i = 0; i < n; i++) {
+			/* The lag grows between cycles: computed now, not when saved. */
+			int64_t common_t = st[i].common[0] ? snap_time(st[i].common) : -1;
+			double lag = common_t >= 0 ? (double)(time(NULL) - common_t) : -1;
 			double v[] = {(double)st[i].last_success,
 				      (double)st[i].last_attempt,
 				      st[i].ok ? 1 : 0,
-				      st[i].lag,
+				      lag,
 				      (double)st[i].bytes_sent,
 				      (double)st[i].changed_bytes,
 				      st[i].duration};
