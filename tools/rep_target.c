@@ -353,12 +353,30 @@ static int lvm_recv_begin(struct rep_target *t, const char *base, const char *na
 	snprintf(full, sizeof(full), "%s/%s", l->vg, l->incoming);
 	snprintf(vgpool, sizeof(vgpool), "%s/%s", l->vg, l->pool);
 	if (base) {
-		/* A thin snapshot of the base carries its state tag; the engine
-		 * stages the stream in a snapshot of it and swaps it in at the end. */
-		const char *snap[] = {"lvcreate", "-qy", "-s",	"-n", l->incoming,
-				      "-prw",	  "-kn", bfull, NULL};
+		/* A thin snapshot of the base, given the base's thinfs state tags
+		 * (explicitly: whether lvcreate copies tags is not to be relied
+		 * on); the engine stages the stream in a snapshot of it and swaps
+		 * it in at the end. */
+		const char *tags[] = {"lvs", "--noheadings", "-o", "lv_tags", bfull, NULL};
+		const char *snap[16] = {"lvcreate", "-qy", "-s", "-n", l->incoming, "-prw", "-kn"};
+		char *text = NULL, *save = NULL, *tag;
+		size_t n = 7;
+
 		snprintf(bfull, sizeof(bfull), "%s/%s", l->vg, base);
-		if ((rc = rep_run(snap, NULL)) < 0)
+		if ((rc = rep_run(tags, &text)) < 0)
+			return rc;
+		for (tag = strtok_r(text, ", \n", &save); tag && n + 3 < 16;
+		     tag = strtok_r(NULL, ", \n", &save)) {
+			if (strncmp(tag, "thinfs_", 7) != 0)
+				continue;
+			snap[n++] = "--addtag";
+			snap[n++] = tag;
+		}
+		snap[n++] = bfull;
+		snap[n] = NULL;
+		rc = rep_run(snap, NULL);
+		free(text);
+		if (rc < 0)
 			return rc;
 	}
 	l->off = 0;
