@@ -161,6 +161,8 @@ static size_t prune(struct rep_snaps *s, unsigned keep, const char *common,
 			fprintf(stderr, "thinfs replicate: warning: cannot prune %s at %s: %s\n",
 				s->v[i].name, where, tf_errmsg());
 			kept++;
+		} else {
+			s->v[i].name[0] = '\0'; /* gone */
 		}
 	}
 	return kept;
@@ -215,6 +217,7 @@ static int cycle(const struct rep_job *j, const struct rep_opts *o, struct rep_s
 	char name[160], full[300], pool_name[256];
 	size_t n = 0;
 	int64_t when = time(NULL);
+	bool have_tgt = false;
 	int rc, hook_rc;
 
 	if (!slash || slash == j->source || !slash[1] || strchr(slash + 1, '/'))
@@ -255,6 +258,7 @@ static int cycle(const struct rep_job *j, const struct rep_opts *o, struct rep_s
 	/* The newest snapshot both ends hold, unchanged at the target. */
 	if ((rc = t->ops->list(t, lv, j->prefix, &tgt)) < 0)
 		goto prune_out;
+	have_tgt = true;
 	for (size_t i = src.n - 1; i-- > 0 && !common;) {
 		const struct rep_snap *ts = find_snap(&tgt, src.v[i].name);
 		const char *rec = ts ? rep_state_tkey(st, ts->name) : NULL;
@@ -292,13 +296,12 @@ static int cycle(const struct rep_job *j, const struct rep_opts *o, struct rep_s
 	if (rc == 0) {
 		struct rep_snaps after = {0};
 		common = name;
-		if (t->ops->list(t, lv, j->prefix, &after) == 0) {
-			const struct rep_snap *ns = find_snap(&after, name);
-			rep_snaps_free(&tgt);
-			tgt = after;
-			if (ns)
-				rep_snaps_add(&st->tkeys, ns->name, ns->key);
-		}
+		/* One listing for the new snapshot's key and for pruning. */
+		have_tgt = t->ops->list(t, lv, j->prefix, &after) == 0;
+		rep_snaps_free(&tgt);
+		tgt = after;
+		if (have_tgt && find_snap(&tgt, name))
+			rep_snaps_add(&st->tkeys, name, find_snap(&tgt, name)->key);
 	}
 	if (rc == 0 && j->verify) {
 		struct rep_verify_result vr;
@@ -319,21 +322,15 @@ prune_out:
 	if (!common && st->common[0] && find_snap(&src, st->common))
 		common = st->common; /* failed before finding it: keep the recorded one */
 	res->kept_src = prune(&src, j->keep, common, rm_source, &sc, j->source);
-	if (tgt.n)
+	if (have_tgt)
 		res->kept_tgt = prune(&tgt, j->keep, common, rm_target, t, j->target);
-	{ /* forget keys of target snapshots that are gone */
+	if (have_tgt) { /* forget keys of target snapshots that are gone */
 		struct rep_snaps keep = {0};
-		struct rep_snaps now = {0};
-		if (t->ops->list(t, lv, j->prefix, &now) == 0) {
-			for (size_t i = 0; i < st->tkeys.n; i++)
-				if (find_snap(&now, st->tkeys.v[i].name))
-					rep_snaps_add(&keep, st->tkeys.v[i].name,
-						      st->tkeys.v[i].key);
-			rep_snaps_free(&st->tkeys);
-			st->tkeys = keep;
-			res->kept_tgt = now.n;
-			rep_snaps_free(&now);
-		}
+		for (size_t i = 0; i < st->tkeys.n; i++)
+			if (find_snap(&tgt, st->tkeys.v[i].name))
+				rep_snaps_add(&keep, st->tkeys.v[i].name, st->tkeys.v[i].key);
+		rep_snaps_free(&st->tkeys);
+		st->tkeys = keep;
 	}
 	if (common)
 		snprintf(st->common, sizeof(st->common), "%s", common);
