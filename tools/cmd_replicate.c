@@ -361,12 +361,12 @@ static void run_job(const struct rep_job *j, const struct rep_opts *o, struct re
 
 	res->job = j;
 	res->ran = true;
-	if ((rc = rep_state_lock(j->source, j->target, &lock)) < 0) {
+	if ((rc = rep_state_lock(j, &lock)) < 0) {
 		res->skipped = rc == -EWOULDBLOCK;
 		snprintf(res->error, sizeof(res->error), "%s", tf_errmsg());
 		return;
 	}
-	if ((rc = rep_state_load(j->source, j->target, &st)) == 0) {
+	if ((rc = rep_state_load(j, &st)) == 0) {
 		st.last_attempt = time(NULL);
 		rc = cycle(j, o, &st, res);
 		res->duration = now_mono() - t0;
@@ -519,7 +519,7 @@ static int write_metrics(const char *path, const struct rep_result *r, size_t n)
 	if (!st)
 		return tf_fail(ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++)
-		if ((rc = rep_state_load(r[i].job->source, r[i].job->target, &st[i])) < 0)
+		if ((rc = rep_state_load(r[i].job, &st[i])) < 0)
 			goto out;
 	for (size_t k = 0; k < sizeof(fam) / sizeof(fam[0]); k++) {
 		tf_sb_printf(&sb, "# HELP %s %s\n# TYPE %s gauge\n", fam[k].name, fam[k].help,
@@ -692,7 +692,7 @@ static int replicate_run(const struct tf_cmd *cmd, int argc, char **argv)
 		struct rep_job *j = &cfg.jobs[i];
 		struct rep_state st;
 		res[i].job = j;
-		if (o.config && j->every > 0 && rep_state_load(j->source, j->target, &st) == 0) {
+		if (o.config && j->every > 0 && rep_state_load(j, &st) == 0) {
 			bool due = time(NULL) - st.last_attempt >= j->every;
 			rep_state_free(&st);
 			if (!due)

@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int rep_state_path(const char *source, const char *target, const char *ext, char *buf, size_t len)
+int rep_state_path(const struct rep_job *j, const char *ext, char *buf, size_t len)
 {
-	const char *dir = getenv("THINFS_STATE_DIR"), *lv = strrchr(source, '/');
+	const char *dir = getenv("THINFS_STATE_DIR"), *lv = strrchr(j->source, '/');
 	struct tf_sha256 c;
 	uint8_t d[32];
 	char name[64];
@@ -25,13 +25,14 @@ int rep_state_path(const char *source, const char *target, const char *ext, char
 
 	if (!dir || !*dir)
 		dir = "/var/lib/thinfs";
-	lv = lv ? lv + 1 : source;
+	lv = lv ? lv + 1 : j->source;
 	for (; *lv && n < 40; lv++)
 		name[n++] = (strchr("/ \t\n", *lv) || (unsigned char)*lv < 0x20) ? '_' : *lv;
 	name[n] = '\0';
 	tf_sha256_init(&c);
-	tf_sha256_update(&c, source, strlen(source) + 1);
-	tf_sha256_update(&c, target, strlen(target) + 1);
+	tf_sha256_update(&c, j->source, strlen(j->source) + 1);
+	tf_sha256_update(&c, j->target, strlen(j->target) + 1);
+	tf_sha256_update(&c, j->prefix, strlen(j->prefix) + 1);
 	tf_sha256_final(&c, d);
 	if (snprintf(buf, len, "%s/replicate/%s-%02x%02x%02x%02x%02x%02x%02x%02x%s", dir, name,
 		     d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], ext) >= (int)len)
@@ -44,16 +45,17 @@ static void set(char *dst, size_t len, const char *v)
 	snprintf(dst, len, "%s", v);
 }
 
-int rep_state_load(const char *source, const char *target, struct rep_state *st)
+int rep_state_load(const struct rep_job *j, struct rep_state *st)
 {
 	char path[4400], line[4400];
 	FILE *f;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	set(st->source, sizeof(st->source), source);
-	set(st->target, sizeof(st->target), target);
-	if ((rc = rep_state_path(source, target, ".state", path, sizeof(path))) < 0)
+	set(st->source, sizeof(st->source), j->source);
+	set(st->target, sizeof(st->target), j->target);
+	set(st->prefix, sizeof(st->prefix), j->prefix);
+	if ((rc = rep_state_path(j, ".state", path, sizeof(path))) < 0)
 		return rc;
 	f = fopen(path, "re");
 	if (!f)
@@ -106,17 +108,22 @@ int rep_state_load(const char *source, const char *target, struct rep_state *st)
 int rep_state_save(const struct rep_state *st)
 {
 	char path[4400], tmp[4500];
+	struct rep_job j = {0};
 	FILE *f;
 	int rc;
 
-	if ((rc = rep_state_path(st->source, st->target, ".state", path, sizeof(path))) < 0 ||
+	set(j.source, sizeof(j.source), st->source);
+	set(j.target, sizeof(j.target), st->target);
+	set(j.prefix, sizeof(j.prefix), st->prefix);
+	if ((rc = rep_state_path(&j, ".state", path, sizeof(path))) < 0 ||
 	    (rc = tf_mkdir_parents(path)) < 0)
 		return rc;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	f = fopen(tmp, "we");
 	if (!f)
 		return tf_fail(errno, "%s: %s", tmp, strerror(errno));
-	fprintf(f, "thinfs-replicate-state 1\nsource=%s\ntarget=%s\n", st->source, st->target);
+	fprintf(f, "thinfs-replicate-state 1\nsource=%s\ntarget=%s\nprefix=%s\n", st->source,
+		st->target, st->prefix);
 	fprintf(f, "last_attempt=%" PRId64 "\nlast_success=%" PRId64 "\nok=%d\n", st->last_attempt,
 		st->last_success, st->ok);
 	fprintf(f, "snapshot=%s\nbase=%s\nmode=%s\ncommon=%s\n", st->snapshot, st->base, st->mode,
@@ -156,13 +163,13 @@ const char *rep_state_tkey(const struct rep_state *st, const char *name)
 	return NULL;
 }
 
-int rep_state_lock(const char *source, const char *target, int *fd)
+int rep_state_lock(const struct rep_job *j, int *fd)
 {
 	char path[4400];
 	int rc;
 
 	*fd = -1;
-	if ((rc = rep_state_path(source, target, ".lock", path, sizeof(path))) < 0 ||
+	if ((rc = rep_state_path(j, ".lock", path, sizeof(path))) < 0 ||
 	    (rc = tf_mkdir_parents(path)) < 0)
 		return rc;
 	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -172,7 +179,7 @@ int rep_state_lock(const char *source, const char *target, int *fd)
 		rc = errno == EWOULDBLOCK ? tf_fail(EWOULDBLOCK,
 						    "%s -> %s: the previous cycle is still "
 						    "running (%s is locked); skipped",
-						    source, target, path)
+						    j->source, j->target, path)
 					  : tf_fail(errno, "%s: %s", path, strerror(errno));
 		close(*fd);
 		*fd = -1;

@@ -2,8 +2,8 @@
  * target) remembers between cycles, and its lock.
  *
  * File: $THINFS_STATE_DIR (default /var/lib/thinfs)/replicate/<LV>-<hex>.state,
- * <hex> a digest of source and target, so the same pair shares its state
- * whether run from the command line or from a config file.  Text, written
+ * <hex> a digest of source, target and prefix, so the same job shares its
+ * state whether run from the command line or from a config file.  Text, written
  * to a temp file and renamed:
  *
  *   thinfs-replicate-state 1
@@ -26,9 +26,10 @@
 #include <stdint.h>
 
 #include "rep_target.h"
+#include "replicate_config.h"
 
 struct rep_state {
-	char source[256], target[4200];
+	char source[256], target[4200], prefix[64];
 	int64_t last_attempt, last_success;
 	bool ok;
 	char snapshot[160], base[160], mode[16], common[160];
@@ -39,9 +40,9 @@ struct rep_state {
 };
 
 /* The state file path for a job (without creating anything). */
-int rep_state_path(const char *source, const char *target, const char *ext, char *buf, size_t len);
+int rep_state_path(const struct rep_job *j, const char *ext, char *buf, size_t len);
 /* Loads the state; a missing file gives an empty state and 0. */
-int rep_state_load(const char *source, const char *target, struct rep_state *st);
+int rep_state_load(const struct rep_job *j, struct rep_state *st);
 int rep_state_save(const struct rep_state *st);
 void rep_state_free(struct rep_state *st);
 /* The recorded key of target snapshot name, or NULL. */
@@ -49,6 +50,6 @@ const char *rep_state_tkey(const struct rep_state *st, const char *name);
 
 /* Takes the job's lock without waiting: 0 and *fd, or -EWOULDBLOCK if a
  * cycle of the same job is running. */
-int rep_state_lock(const char *source, const char *target, int *fd);
+int rep_state_lock(const struct rep_job *j, int *fd);
 
 #endif
