@@ -85,7 +85,17 @@ static int ssh_recv_begin(struct rep_target *t, const char *base, const char *na
 
 static int ssh_recv_write(struct rep_target *t, const void *buf, size_t len)
 {
-	return rep_write_all(st(t)->c.in, buf, len, t->spec);
+	struct ssh_rtarget *s = st(t);
+	int rc = rep_write_all(s->c.in, buf, len, t->spec);
+
+	/* The far end stopped reading: its own message says why. */
+	if (rc == -EPIPE && s->receiving) {
+		s->receiving = false;
+		rc = rep_child_wait(&s->c, t->spec);
+		if (rc == 0)
+			rc = tf_fail(EPIPE, "%s: the receiving end quit early", t->spec);
+	}
+	return rc;
 }
 
 static int ssh_recv_end(struct rep_target *t, bool ok)
@@ -93,8 +103,9 @@ static int ssh_recv_end(struct rep_target *t, bool ok)
 	struct ssh_rtarget *s = st(t);
 	int rc;
 
-	if (!s->receiving)
-		return -EINVAL;
+	if (!s->receiving) /* already reaped by a failed write */
+		return ok ? tf_fail(EPIPE, "%s: the receiving end quit early", t->spec)
+			  : -ECANCELED;
 	s->receiving = false;
 	if (!ok) /* the other end sees a cut stream and keeps its target */
 		kill(s->c.pid, SIGTERM);

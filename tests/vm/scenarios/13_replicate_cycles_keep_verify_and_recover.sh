@@ -140,6 +140,16 @@ old=$(snaps vgs vm1_lv_ | tail -2 | head -1)
 lvremove -qy "vgs/$(newest vgs vm1_lv_)" >/dev/null
 check "a deleted base snapshot falls back to an older common one" bash -c "'$THINFS' replicate vgs/vm1 vgt/pool --keep 3 --prefix _lv_ | grep -q 'incremental from $old'"
 
+# --pre/--post around the snapshot; a failing --pre takes no snapshot, but
+# --post still runs; usage alerts go to stderr.
+n0=$(snaps vgs vm1_dir_ | wc -l)
+rc=0
+"$THINFS" replicate vgs/vm1 "$D" --prefix _dir_ --pre 'exit 3' --post "touch /tmp/post.$$" --warn 1 --crit 2 >/tmp/out.pre 2>/tmp/err.pre || rc=$?
+check "a failing --pre fails the cycle, naming it" bash -c "[ $rc = 1 ] && grep -q -- '--pre: exit 3' /tmp/out.pre"
+check "and takes no snapshot" [ "$(snaps vgs vm1_dir_ | wc -l)" = "$n0" ]
+check "but runs --post" [ -e /tmp/post.$$ ]
+check "pool usage above --crit is reported on stderr" grep -q "CRITICAL: pool vgs/pool data usage" /tmp/err.pre
+
 # Config jobs: due jobs run; a job whose lock is held is skipped, not doubled.
 cat >/tmp/rep.conf <<CONF
 [lv]
