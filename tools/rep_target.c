@@ -8,6 +8,7 @@
 #include "ssh_target.h"
 
 #include "core/base/err.h"
+#include "core/base/vec.h"
 #include "core/stream/receive.h"
 
 #include <ctype.h>
@@ -80,19 +81,17 @@ void rep_snaps_free(struct rep_snaps *s)
 {
 	free(s->v);
 	s->v = NULL;
-	s->n = 0;
+	s->n = s->cap = 0;
 }
 
 int rep_snaps_add(struct rep_snaps *s, const char *name, const char *key)
 {
-	struct rep_snap *nv = realloc(s->v, (s->n + 1) * sizeof(*nv));
+	struct rep_snap *e = TF_VEC_PUSH(s->v, s->n, s->cap);
 
-	if (!nv)
+	if (!e)
 		return tf_fail(ENOMEM, "out of memory");
-	s->v = nv;
-	snprintf(s->v[s->n].name, sizeof(s->v[s->n].name), "%s", name);
-	snprintf(s->v[s->n].key, sizeof(s->v[s->n].key), "%s", key);
-	s->n++;
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	snprintf(e->key, sizeof(e->key), "%s", key);
 	return 0;
 }
 

@@ -33,7 +33,7 @@ struct rep_snap {
 
 struct rep_snaps {
 	struct rep_snap *v;
-	size_t n;
+	size_t n, cap;
 };
 
 struct rep_target;

@@ -2,6 +2,7 @@
 #include "replicate_config.h"
 
 #include "core/base/err.h"
+#include "core/base/vec.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -168,17 +169,10 @@ int rep_config_parse(const char *text, const char *file, struct rep_config *out)
 						     file, line, s);
 			if (rc < 0 || (cur && (rc = check_job(cur, file)) < 0))
 				break;
-			if (out->n == cap) {
-				size_t nc = cap ? 2 * cap : 8;
-				struct rep_job *nj = realloc(out->jobs, nc * sizeof(*nj));
-				if (!nj) {
-					rc = tf_fail(ENOMEM, "%s: out of memory", file);
-					break;
-				}
-				out->jobs = nj;
-				cap = nc;
+			if (!(cur = TF_VEC_PUSH(out->jobs, out->n, cap))) {
+				rc = tf_fail(ENOMEM, "%s: out of memory", file);
+				break;
 			}
-			cur = &out->jobs[out->n++];
 			memset(cur, 0, sizeof(*cur));
 			snprintf(cur->name, sizeof(cur->name), "%s", s);
 			snprintf(cur->prefix, sizeof(cur->prefix), "%s", REP_DEFAULT_PREFIX);
