@@ -17,7 +17,8 @@ mkdir -p "$D" "$THINFS_STATE_DIR"
 M=/tmp/metrics.$$.prom
 
 sum_lv() { lvchange -qy -ay -K "$1" >/dev/null && sha256sum <"/dev/$1" | cut -c1-64; lvchange -qy -an "$1" >/dev/null; }
-snaps() { lvs --noheadings -o lv_name "$1" 2>/dev/null | awk -v p="$2" 'index($1, p) == 1 { print $1 }' | sort; }
+# snaps VG PREFIX: finished snapshots PREFIX<UTC time>, oldest first.
+snaps() { lvs --noheadings -o lv_name "$1" 2>/dev/null | awk '{ print $1 }' | grep -E "^$2[0-9]{8}T[0-9]{6}Z\$" | sort; }
 newest() { snaps "$1" "$2" | tail -1; }
 
 # Five cycles, each after new writes and a discard.
@@ -34,7 +35,7 @@ check "every later cycle is incremental" bash -c "for i in 2 3 4 5; do grep -q '
 check "and the directory's too" bash -c "for i in 2 3 4 5; do grep -q '(incremental from vm1_dir_' /tmp/out.dir.\$i || exit 1; done"
 check "--keep 3 leaves 3 snapshots at the source" [ "$(snaps vgs vm1_lv_ | wc -l)" = 3 ]
 check "and 3 at the target pool" [ "$(snaps vgt vm1_lv_ | wc -l)" = 3 ]
-check "and 3 files in the directory" [ "$(ls "$D" | grep -c '^vm1_dir_')" = 3 ]
+check "and 3 files in the directory" [ "$(ls "$D" | grep -cE '^vm1_dir_[0-9]{8}T[0-9]{6}Z$')" = 3 ]
 check "the same names at both ends" [ "$(snaps vgs vm1_lv_)" = "$(snaps vgt vm1_lv_)" ]
 S=$(newest vgs vm1_lv_)
 want=$(sum_lv "vgs/$S")
@@ -43,7 +44,7 @@ check "and by thinfs verify" "$THINFS" verify "vgs/$S" vgt/pool
 SD=$(newest vgs vm1_dir_)
 check "the newest directory snapshot equals the source's" [ "$(sha256sum <"$D/$SD" | cut -c1-64)" = "$(sum_lv "vgs/$SD")" ]
 check "and verifies" "$THINFS" verify "vgs/$SD" "$D"
-check "target snapshots are read-only" bash -c "lvs --noheadings -o lv_attr vgt/$S | grep -q '^ *V.r'"
+check "target snapshots are read-only" bash -c "lvs --noheadings -o lv_attr vgt/$S | grep -q '^ *Vr'"
 if command -v python3 >/dev/null; then
 	check "the metrics file parses as Prometheus text" python3 - "$M" <<'PY'
 import re, sys
