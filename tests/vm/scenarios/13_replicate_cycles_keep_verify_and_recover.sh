@@ -12,7 +12,10 @@ make_pool vgs 64k /dev/vda || { fail "source pool created"; finish; exit 1; }
 make_pool vgt 64k /dev/vdb || { fail "target pool created"; finish; exit 1; }
 lvcreate -qy -V 512M -T vgs/pool -n vm1 >/dev/null
 export THINFS_STATE_DIR=/tmp/rstate.$$
-D=/tmp/rdir.$$
+# The directory target on ext4 on a plain LV (tmpfs would hold every copy in RAM).
+lvcreate -qy -L 1500M -n dirfs vgs >/dev/null && mkfs.ext4 -q /dev/vgs/dirfs && mkdir -p /mnt/rdir &&
+	mount /dev/vgs/dirfs /mnt/rdir || { fail "the directory target's filesystem"; finish; exit 1; }
+D=/mnt/rdir/replicas
 mkdir -p "$D" "$THINFS_STATE_DIR"
 M=/tmp/metrics.$$.prom
 
@@ -72,7 +75,7 @@ fi
 check "the metrics carry the last success time" grep -Eq '^thinfs_replicate_last_success_timestamp_seconds\{job="cli",source="vgs/vm1",target="vgt/pool"\} [1-9][0-9]{9}' "$M"
 
 # A cycle killed midway (while the stream is being applied), then a normal one.
-dd if=/dev/zero of=/dev/vgs/vm1 bs=1M count=200 seek=100 oflag=direct status=none
+dd if=/dev/zero of=/dev/vgs/vm1 bs=1M count=32 seek=100 oflag=direct status=none
 "$THINFS" replicate vgs/vm1 vgt/pool --keep 3 --prefix _lv_ >/tmp/out.kill 2>&1 &
 pid=$!
 caught=no
