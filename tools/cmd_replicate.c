@@ -223,6 +223,12 @@ static int cycle(const struct rep_job *j, const struct rep_opts *o, struct rep_s
 	if (!slash || slash == j->source || !slash[1] || strchr(slash + 1, '/'))
 		return tf_fail(EINVAL, "%s: the source must be VG/LV", j->source);
 	lv = slash + 1;
+	/* LV<prefix><16-char time>_incoming_thinfs_recv must fit LVM's 127. */
+	if (strlen(lv) + strlen(j->prefix) > 80)
+		return tf_fail(ENAMETOOLONG,
+			       "%s: the LV name and prefix '%s' are too long for snapshot names "
+			       "(at most 80 characters together)",
+			       j->source, j->prefix);
 	snprintf(sc.vg, sizeof(sc.vg), "%.*s", (int)(slash - j->source), j->source);
 	if ((rc = rep_lv_pool(j->source, res->src_pool, sizeof(res->src_pool))) < 0)
 		return rc;
