@@ -232,6 +232,7 @@ static int cycle(const struct rep_job *j, const struct rep_opts *o, struct rep_s
 	snprintf(sc.vg, sizeof(sc.vg), "%.*s", (int)(slash - j->source), j->source);
 	if ((rc = rep_lv_pool(j->source, res->src_pool, sizeof(res->src_pool))) < 0)
 		return rc;
+	rep_remove_stale_private_targets();
 	snprintf(pool_name, sizeof(pool_name), "%s", strchr(res->src_pool, '/') + 1);
 	if (strcmp(res->src_pool, j->target) == 0)
 		return tf_fail(EINVAL, "%s: the target is the source's own pool", j->target);

@@ -249,7 +249,10 @@ int rep_hash_object(const char *object, struct rep_hashes *out)
 	if (strchr(dir, '/'))
 		return tf_fail(ENOENT, "%s: no such file, pool image or VG/LV", object);
 	int rc = rep_lv_pool(object, pool, sizeof(pool));
-	return rc < 0 ? rc : hash_pool_lv(pool, slash + 1, out);
+	if (rc < 0)
+		return rc;
+	rep_remove_stale_private_targets(); /* a killed reader's would block ours */
+	return hash_pool_lv(pool, slash + 1, out);
 }
 
 void rep_hashes_free(struct rep_hashes *h)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,4 +191,32 @@ int rep_run_shell(const char *cmd, const char *what)
 	if ((rc = rep_child_start(argv, 0, 0, &c)) < 0)
 		return rc;
 	return rep_child_wait(&c, what);
+}
+
+/* A thinfs process killed while it read an inactive snapshot leaves its
+ * private read-only thin target "thinfs-<pid>-<thin id>" behind, and the
+ * kernel opens a thin device only once: the next cycle could neither read
+ * nor prune that snapshot.  Removes such targets of processes that are
+ * gone (never one of a live process, e.g. a mount). */
+void rep_remove_stale_private_targets(void)
+{
+	const char *ls[] = {"dmsetup", "ls", NULL};
+	char *text = NULL, *save = NULL, *line;
+
+	if (rep_run(ls, &text) < 0)
+		return;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[128], tail;
+		long pid;
+		unsigned id;
+		if (sscanf(line, "%127s", name) != 1 ||
+		    sscanf(name, "thinfs-%ld-%u%c", &pid, &id, &tail) != 2 || pid <= 0 ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		const char *rm[] = {"dmsetup", "remove", name, NULL};
+		if (rep_run(rm, NULL) == 0)
+			fprintf(stderr, "thinfs: removed %s, left by a killed thinfs process\n",
+				name);
+	}
+	free(text);
 }

@@ -31,4 +31,10 @@ int rep_child_wait(struct rep_child *c, const char *what);
 /* Writes all of buf to fd (EINTR retried). */
 int rep_write_all(int fd, const void *buf, size_t len, const char *what);
 
+/* Removes the private read-only thin targets ("thinfs-<pid>-<thin id>")
+ * that killed thinfs processes left (the kernel opens a thin device only
+ * once, so they block reading and removing those snapshots); never one of
+ * a live process.  Best effort: says on stderr what it removed. */
+void rep_remove_stale_private_targets(void);
+
 #endif
