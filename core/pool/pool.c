@@ -75,6 +75,16 @@ const char *tf_pool_identity(const struct tf_pool *p)
 	return p->identity;
 }
 
+const char *tf_pool_source_key(const struct tf_pool *p)
+{
+	return p->source_key;
+}
+
+uint64_t tf_pool_data_bytes(const struct tf_pool *p)
+{
+	return p->data_bytes;
+}
+
 uint32_t tf_pool_chunk_sectors(const struct tf_pool *p)
 {
 	return p->chunk_sectors;
@@ -115,6 +125,19 @@ int tf_pool_read(struct tf_pool *p, uint32_t thin_id, void *buf, size_t len, uin
 {
 	assert(p && (buf || len == 0));
 	int rc = p->be->read(p, thin_id, buf, len, voff, poff);
+
+	if (rc == 0) {
+		atomic_fetch_add(&p->data_bytes_read, len);
+		atomic_fetch_add(&p->data_reads, 1);
+	}
+	return rc;
+}
+
+int tf_pool_data_fd(struct tf_pool *p, uint32_t thin_id, size_t len, uint64_t voff, uint64_t poff,
+		    int *fd, uint64_t *fd_off)
+{
+	int rc =
+	    p->be->data_fd ? p->be->data_fd(p, thin_id, len, voff, poff, fd, fd_off) : -ENOTSUP;
 
 	if (rc == 0) {
 		atomic_fetch_add(&p->data_bytes_read, len);

@@ -12,6 +12,11 @@
  * counts — and each device's id and creation time, which stay the same
  * across copies of one pool and its later states (the superblock uuid is
  * always zero, so it cannot serve).
+ *
+ * The source key (pool.h) tells look-alike directories apart: the
+ * directory's canonical path and st_dev:st_ino, and the metadata and data
+ * files' st_dev:st_ino.  Anything but a regular file or a block device
+ * under the three names is refused without blocking (a FIFO could hang).
  */
 #include "core/base/err.h"
 #include "core/io/bio.h"
@@ -24,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct image {
@@ -123,6 +129,30 @@ static int image_read(struct tf_pool *p, uint32_t thin_id, void *buf, size_t len
 		   : 0;
 }
 
+static int image_data_fd(struct tf_pool *p, uint32_t thin_id, size_t len, uint64_t voff,
+			 uint64_t poff, int *fd, uint64_t *fd_off)
+{
+	struct image *im = p->priv;
+	struct stat st;
+	int f;
+
+	if (!im->data || (f = tf_bio_fd(im->data)) < 0)
+		return -ENOTSUP; /* image_read says why, or reads through the wrapper */
+	/* The size now, not at open: a short splice would reach the reader as
+	 * an end of file, not as an error. */
+	if (fstat(f, &st) < 0)
+		return tf_fail(errno, "%s: cannot stat: %s", im->data_path, strerror(errno));
+	if (poff > (uint64_t)st.st_size || len > (uint64_t)st.st_size - poff)
+		return tf_fail(EIO,
+			       "thin device %" PRIu32 " offset %" PRIu64
+			       ": maps to data offset %" PRIu64 ", past the end of %s (%" PRIu64
+			       " bytes now)",
+			       thin_id, voff, poff, im->data_path, (uint64_t)st.st_size);
+	*fd = f;
+	*fd_off = poff;
+	return 0;
+}
+
 static void image_close(struct tf_pool *p)
 {
 	struct image *im = p->priv;
@@ -141,6 +171,7 @@ static const struct tf_pool_backend image_backend = {
     .meta_end = image_meta_end,
     .transaction_id = image_transaction_id,
     .read = image_read,
+    .data_fd = image_data_fd,
     .close = image_close,
 };
 
@@ -179,8 +210,43 @@ static int image_names(struct tf_pool *p, const char *dir, struct image *im)
 	return rc;
 }
 
+/* Refuses what is not a regular file or block device (lstat would refuse
+ * symlinks, which images made by hand legitimately use; stat does not
+ * open, so a FIFO cannot block here).  -ENOENT if absent. */
+static int check_file(const char *path, struct stat *st)
+{
+	if (stat(path, st) < 0)
+		return -errno;
+	if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode))
+		return tf_fail(EINVAL, "%s: not a regular file or block device", path);
+	return 0;
+}
+
+static int source_key(struct tf_pool *p, const char *dir, struct image *im)
+{
+	struct stat d, m, b = {0};
+	char *real = realpath(dir, NULL), path[4200];
+	int rc = 0;
+
+	if (!real)
+		return tf_fail(errno, "%s: %s", dir, strerror(errno));
+	snprintf(path, sizeof(path), "%s/metadata", dir);
+	if (stat(dir, &d) < 0 || stat(path, &m) < 0)
+		rc = tf_fail(errno, "%s: %s", dir, strerror(errno));
+	else if (im->data && stat(im->data_path, &b) < 0)
+		rc = tf_fail(errno, "%s: %s", im->data_path, strerror(errno));
+	else
+		snprintf(p->source_key, sizeof(p->source_key), "img:%s@%ju:%ju/m%ju:%ju/d%ju:%ju",
+			 real, (uintmax_t)d.st_dev, (uintmax_t)d.st_ino, (uintmax_t)m.st_dev,
+			 (uintmax_t)m.st_ino, (uintmax_t)b.st_dev, (uintmax_t)b.st_ino);
+	p->data_bytes = im->data ? im->data->size : 0;
+	free(real);
+	return rc;
+}
+
 int tf_pool_open_image(struct tf_pool *p, const char *dir, const struct tf_pool_opts *opts)
 {
+	struct stat st;
 	struct image *im = calloc(1, sizeof(*im));
 	char path[4096];
 	int rc;
@@ -192,16 +258,26 @@ int tf_pool_open_image(struct tf_pool *p, const char *dir, const struct tf_pool_
 	p->be = &image_backend;
 	p->priv = im;
 	snprintf(path, sizeof(path), "%s/metadata", dir);
+	if ((rc = check_file(path, &st)) < 0) {
+		if (rc == -ENOENT)
+			rc = tf_fail(ENOENT, "%s: no metadata file: not a pool-image directory",
+				     dir);
+		goto fail;
+	}
 	if ((rc = tf_bio_open_file(path, 0, &im->meta)) < 0)
 		goto fail;
 	if ((rc = tf_thin_open(im->meta, 0, &im->view)) < 0)
 		goto fail;
 	p->chunk_sectors = tf_thin_info(im->view)->data_block_size;
 	snprintf(im->data_path, sizeof(im->data_path), "%s/data", dir);
-	if (access(im->data_path, F_OK) == 0 &&
-	    (rc = tf_bio_open_file(im->data_path, 0, &im->data)) < 0)
+	if ((rc = check_file(im->data_path, &st)) < 0 && rc != -ENOENT)
 		goto fail;
-	if ((rc = image_names(p, dir, im)) < 0)
+	if (rc == 0 && (rc = tf_bio_open_file(im->data_path, 0, &im->data)) < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/lvm.cfg", dir);
+	if ((rc = check_file(path, &st)) < 0 && rc != -ENOENT)
+		goto fail;
+	if ((rc = image_names(p, dir, im)) < 0 || (rc = source_key(p, dir, im)) < 0)
 		goto fail;
 	return 0;
 fail:

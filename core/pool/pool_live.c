@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,25 +46,39 @@ struct live {
 	char tmeta_path[320];
 	struct tf_pool_opts opts;
 	struct tf_bio *meta;
+	/* Metadata views open at once share one held snapshot: the first
+	 * reserves it (or finds another holder's), the last releases it. */
+	pthread_mutex_t meta_lock; /* the three fields below; held for dm messages, never a walk */
+	unsigned views;
+	uint64_t held_root;
 	bool reserved; /* we hold the metadata snapshot */
 	pthread_mutex_t lock;
 	struct live_dev *devs;
 	size_t ndevs, devs_cap;
 };
 
-/* Runs vgcfgbackup into a private temp file and parses it. */
+/* Runs vgcfgbackup into a private temp file and parses it.  LVM's own
+ * complaints are caught, and the first one goes into our one message. */
 static int read_vg(const char *vg, struct tf_lvm_vg **out)
 {
-	char path[] = "/tmp/thinfs-vg-XXXXXX";
-	int fd = mkstemp(path), status, rc;
+	char path[] = "/tmp/thinfs-vg-XXXXXX", said[512] = "";
+	int fd = mkstemp(path), status, rc, errpipe[2];
+	size_t have = 0;
+	ssize_t n;
 	pid_t pid;
 
 	if (fd < 0)
 		return tf_fail(errno, "%s: cannot create a temp file: %s", vg, strerror(errno));
 	close(fd);
+	if (pipe2(errpipe, O_CLOEXEC) < 0) {
+		unlink(path);
+		return tf_fail(errno, "%s: %s", vg, strerror(errno));
+	}
 	pid = fork();
 	if (pid < 0) {
 		unlink(path);
+		close(errpipe[0]);
+		close(errpipe[1]);
 		return tf_fail(errno, "%s: cannot fork: %s", vg, strerror(errno));
 	}
 	if (pid == 0) {
@@ -71,18 +87,26 @@ static int read_vg(const char *vg, struct tf_lvm_vg **out)
 			dup2(devnull, 0);
 			dup2(devnull, 1);
 		}
+		dup2(errpipe[1], 2);
 		setenv("LVM_SUPPRESS_FD_WARNINGS", "1", 1);
 		execlp("vgcfgbackup", "vgcfgbackup", "-q", "-f", path, vg, (char *)NULL);
 		_exit(127);
 	}
+	close(errpipe[1]);
+	while ((n = read(errpipe[0], said + have, sizeof(said) - 1 - have)) > 0 ||
+	       (n < 0 && errno == EINTR))
+		have += n > 0 ? (size_t)n : 0;
+	close(errpipe[0]);
+	said[have] = '\0';
+	said[strcspn(said, "\n")] = '\0';
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		unlink(path);
-		return tf_fail(ENOENT,
-			       "%s: vgcfgbackup failed (exit %d): no such volume group, or "
-			       "LVM is not installed",
-			       vg, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+			return tf_fail(ENOENT, "%s: cannot run vgcfgbackup: is LVM installed?", vg);
+		return tf_fail(ENOENT, "%s: no such volume group (vgcfgbackup: %s)", vg,
+			       *said ? said + strspn(said, " ") : "failed");
 	}
 	rc = tf_lvm_parse_file(path, out);
 	unlink(path);
@@ -105,12 +129,18 @@ static int live_refresh_lvs(struct tf_pool *p)
 	return rc;
 }
 
-static int live_meta_begin(struct tf_pool *p, struct tf_thin_meta **view)
+/* Holds the metadata snapshot for one more view; *root is its superblock.
+ * Called with meta_lock held. */
+static int hold_snapshot(struct live *lv, uint64_t *root)
 {
-	struct live *lv = p->priv;
 	struct tf_dm_pool_status st;
 	int rc;
 
+	if (lv->views) {
+		lv->views++;
+		*root = lv->held_root;
+		return 0;
+	}
 	if ((rc = tf_dm_pool_status(lv->pool_dm, &st)) < 0)
 		return rc;
 	if (st.held && !lv->opts.reuse_held_snapshot)
@@ -134,23 +164,43 @@ static int live_meta_begin(struct tf_pool *p, struct tf_thin_meta **view)
 						lv->pool_dm);
 		}
 	}
-	rc = tf_thin_open(lv->meta, st.held_root, view);
-	if (rc < 0 && lv->reserved) {
+	lv->views = 1;
+	lv->held_root = *root = st.held_root;
+	return 0;
+}
+
+static void drop_snapshot(struct live *lv)
+{
+	pthread_mutex_lock(&lv->meta_lock);
+	if (--lv->views == 0 && lv->reserved) {
 		tf_dm_message(lv->pool_dm, "release_metadata_snap");
 		lv->reserved = false;
 	}
+	pthread_mutex_unlock(&lv->meta_lock);
+}
+
+/* Views may be opened from several threads at once (a refresh and a delta
+ * plan): they share the held snapshot, and the walks run unlocked. */
+static int live_meta_begin(struct tf_pool *p, struct tf_thin_meta **view)
+{
+	struct live *lv = p->priv;
+	uint64_t root = 0;
+	int rc;
+
+	pthread_mutex_lock(&lv->meta_lock);
+	rc = hold_snapshot(lv, &root);
+	pthread_mutex_unlock(&lv->meta_lock);
+	if (rc < 0)
+		return rc;
+	if ((rc = tf_thin_open(lv->meta, root, view)) < 0)
+		drop_snapshot(lv);
 	return rc;
 }
 
 static void live_meta_end(struct tf_pool *p, struct tf_thin_meta *view)
 {
-	struct live *lv = p->priv;
-
 	tf_thin_close(view);
-	if (lv->reserved) {
-		tf_dm_message(lv->pool_dm, "release_metadata_snap");
-		lv->reserved = false;
-	}
+	drop_snapshot(p->priv);
 }
 
 static int live_transaction_id(struct tf_pool *p, uint64_t *tid)
@@ -269,6 +319,21 @@ static int live_read(struct tf_pool *p, uint32_t thin_id, void *buf, size_t len,
 	return 0;
 }
 
+static int live_data_fd(struct tf_pool *p, uint32_t thin_id, size_t len, uint64_t voff,
+			uint64_t poff, int *fd, uint64_t *fd_off)
+{
+	struct live *lv = p->priv;
+	int rc;
+
+	(void)len;
+	(void)poff;
+	pthread_mutex_lock(&lv->lock);
+	rc = live_dev_fd(p, thin_id, fd);
+	pthread_mutex_unlock(&lv->lock);
+	*fd_off = voff;
+	return rc;
+}
+
 static void live_close(struct tf_pool *p)
 {
 	struct live *lv = p->priv;
@@ -284,6 +349,7 @@ static void live_close(struct tf_pool *p)
 	if (lv->reserved)
 		tf_dm_message(lv->pool_dm, "release_metadata_snap");
 	tf_bio_close(lv->meta);
+	pthread_mutex_destroy(&lv->meta_lock);
 	pthread_mutex_destroy(&lv->lock);
 	free(lv);
 }
@@ -293,6 +359,7 @@ static const struct tf_pool_backend live_backend = {
     .meta_end = live_meta_end,
     .transaction_id = live_transaction_id,
     .read = live_read,
+    .data_fd = live_data_fd,
     .refresh_lvs = live_refresh_lvs,
     .close = live_close,
 };
@@ -334,6 +401,7 @@ int tf_pool_open_live(struct tf_pool *p, const char *vg_pool, const struct tf_po
 	p->priv = lv;
 	lv->opts = *opts;
 	pthread_mutex_init(&lv->lock, NULL);
+	pthread_mutex_init(&lv->meta_lock, NULL);
 	snprintf(lv->vg, sizeof(lv->vg), "%.*s", (int)(slash - vg_pool), vg_pool);
 	snprintf(lv->pool, sizeof(lv->pool), "%s", slash + 1);
 	if ((rc = read_vg(lv->vg, &vg)) < 0)
@@ -359,6 +427,13 @@ int tf_pool_open_live(struct tf_pool *p, const char *vg_pool, const struct tf_po
 	snprintf(lv->tmeta_path, sizeof(lv->tmeta_path), "/dev/mapper/%s", meta_dm);
 	if ((rc = tf_bio_open_file(lv->tmeta_path, TF_BIO_DIRECT, &lv->meta)) < 0)
 		goto fail;
+	{
+		struct stat ms = {0};
+		stat(lv->tmeta_path, &ms);
+		snprintf(p->source_key, sizeof(p->source_key), "live:%s/%s@%ju:%ju", vg->id,
+			 pool->id ? pool->id : pool->name, (uintmax_t)major(ms.st_rdev),
+			 (uintmax_t)minor(ms.st_rdev));
+	}
 	tf_lvm_free(vg);
 	return 0;
 fail:
