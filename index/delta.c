@@ -57,16 +57,15 @@ static int incremental_records(struct tf_delta *d, struct tf_index *ix, uint32_t
 			       struct tf_stream_recs *recs)
 {
 	const uint64_t cb = d->map.chunk_bytes;
-	struct tf_ix_change *ch;
-	size_t n;
+	struct tf_ix_change *ch = NULL;
+	size_t n = 0;
 	int rc = tf_index_diff(ix, d->pool, base, lv, &ch, &n, NULL);
 
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = tf_stream_recs_add(
 		    recs, ch[i].kind == TF_DIFF_LEFT_ONLY ? TF_REC_ZERO : TF_REC_DATA,
 		    ch[i].run.vbegin * cb, ch[i].run.len * cb, d->map.size_bytes);
-	if (rc == 0)
-		free(ch);
+	free(ch); /* also when adding a record failed midway */
 	return rc;
 }
 

@@ -5,6 +5,7 @@
 #include "core/ext/ext_view_priv.h"
 
 #include "core/base/err.h"
+#include "core/base/vec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -67,7 +68,7 @@ struct names {
 	uint64_t max_ino;
 	struct tf_file_change *v; /* kind unused here; path owned */
 	uint32_t *ino;
-	size_t n, cap;
+	size_t n, v_cap, ino_cap;
 };
 
 static bool is_cand(const struct names *nm, uint32_t ino)
@@ -77,19 +78,9 @@ static bool is_cand(const struct names *nm, uint32_t ino)
 
 static int name_add(struct names *nm, const char *path, uint32_t ino)
 {
-	if (nm->n == nm->cap) {
-		size_t cap = nm->cap ? 2 * nm->cap : 64;
-		struct tf_file_change *v = realloc(nm->v, cap * sizeof(*v));
-		uint32_t *i = v ? realloc(nm->ino, cap * sizeof(*i)) : NULL;
-		if (!v || !i) {
-			if (v)
-				nm->v = v;
-			return tf_fail(ENOMEM, "diff --files: out of memory");
-		}
-		nm->v = v;
-		nm->ino = i;
-		nm->cap = cap;
-	}
+	if (TF_VEC_RESERVE(nm->v, nm->v_cap, nm->n + 1) < 0 ||
+	    TF_VEC_RESERVE(nm->ino, nm->ino_cap, nm->n + 1) < 0)
+		return tf_fail(ENOMEM, "diff --files: out of memory");
 	nm->v[nm->n].path = strdup(path);
 	nm->ino[nm->n] = ino;
 	return nm->v[nm->n++].path ? 0 : tf_fail(ENOMEM, "diff --files: out of memory");
@@ -100,7 +91,7 @@ struct walk_fill {
 	char (*names)[NAME_MAX_EXT + 1];
 	uint32_t *inos;
 	unsigned char *types;
-	size_t n, cap;
+	size_t n, names_cap, inos_cap, types_cap;
 };
 
 static int collect(void *arg, const char *name, uint32_t ino, unsigned dtype, uint64_t next)
@@ -110,22 +101,11 @@ static int collect(void *arg, const char *name, uint32_t ino, unsigned dtype, ui
 	(void)next;
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return 0;
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? 2 * w->cap : 64;
-		void *a = realloc(w->names, cap * sizeof(*w->names));
-		if (a)
-			w->names = a;
-		if (!a || !(a = realloc(w->inos, cap * sizeof(*w->inos)))) {
-			w->oom = true;
-			return 1;
-		}
-		w->inos = a;
-		if (!(a = realloc(w->types, cap))) {
-			w->oom = true;
-			return 1;
-		}
-		w->types = a;
-		w->cap = cap;
+	if (TF_VEC_RESERVE(w->names, w->names_cap, w->n + 1) < 0 ||
+	    TF_VEC_RESERVE(w->inos, w->inos_cap, w->n + 1) < 0 ||
+	    TF_VEC_RESERVE(w->types, w->types_cap, w->n + 1) < 0) {
+		w->oom = true;
+		return 1;
 	}
 	snprintf(w->names[w->n], NAME_MAX_EXT + 1, "%s", name);
 	w->inos[w->n] = ino;
@@ -184,13 +164,8 @@ static bool attr_differs(const struct stat *a, const struct stat *b)
 
 static int out_add(struct tf_file_change **out, size_t *n, size_t *cap, char kind, const char *p)
 {
-	if (*n == *cap) {
-		struct tf_file_change *v =
-		    realloc(*out, (*cap = *cap ? 2 * *cap : 64) * sizeof(*v));
-		if (!v)
-			return tf_fail(ENOMEM, "diff --files: out of memory");
-		*out = v;
-	}
+	if (TF_VEC_RESERVE(*out, *cap, *n + 1) < 0)
+		return tf_fail(ENOMEM, "diff --files: out of memory");
 	(*out)[*n].kind = kind;
 	(*out)[*n].path = strdup(p);
 	return (*out)[(*n)++].path ? 0 : tf_fail(ENOMEM, "diff --files: out of memory");

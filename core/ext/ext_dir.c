@@ -4,6 +4,7 @@
 #include "core/ext/ext_view_priv.h"
 
 #include "core/base/err.h"
+#include "core/base/vec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -61,26 +62,11 @@ static int dl_add(ext2_ino_t dir, int entry, struct ext2_dir_entry *d, int offse
 	(void)dir, (void)entry, (void)offset, (void)blocksize, (void)buf;
 	if (d->inode == 0 || len == 0 || memchr(d->name, '/', len) || memchr(d->name, '\0', len))
 		return 0; /* unusable name: a corrupt entry, not shown */
-	if (dl->n == dl->cap) {
-		size_t ncap = dl->cap ? dl->cap * 2 : 64;
-		struct dent *ne = realloc(dl->ents, ncap * sizeof(*ne));
-
-		if (!ne || ncap > UINT32_MAX / 2)
-			goto nomem;
-		dl->ents = ne;
-		dl->cap = ncap;
-	}
-	if (dl->names_len + len + 1 > dl->names_cap) {
-		size_t ncap = dl->names_cap ? dl->names_cap * 2 : 1024;
-		char *nn;
-
-		while (ncap < dl->names_len + len + 1)
-			ncap *= 2;
-		if (ncap > UINT32_MAX || !(nn = realloc(dl->names, ncap)))
-			goto nomem;
-		dl->names = nn;
-		dl->names_cap = ncap;
-	}
+	/* name_off is 32 bits: a directory's names are bounded by that. */
+	if (dl->n >= UINT32_MAX / 2 || dl->names_len + len + 1 > UINT32_MAX ||
+	    TF_VEC_RESERVE(dl->ents, dl->cap, dl->n + 1) < 0 ||
+	    TF_VEC_RESERVE(dl->names, dl->names_cap, dl->names_len + len + 1) < 0)
+		goto nomem;
 	memcpy(dl->names + dl->names_len, d->name, len);
 	dl->names[dl->names_len + len] = '\0';
 	dl->ents[dl->n] =

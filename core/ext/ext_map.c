@@ -9,6 +9,7 @@
 #include "core/ext/ext_internal.h"
 
 #include "core/base/err.h"
+#include "core/base/vec.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -89,18 +90,10 @@ static int map_add(struct map_build *b, uint64_t lblk, uint64_t pblk, uint64_t l
 			return 0;
 		}
 	}
-	if (m->n == b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 16;
-		struct ext_run *r;
-
-		if (ncap > MAP_MAX_RUNS)
-			return -EUCLEAN;
-		r = realloc(m->runs, ncap * sizeof(*r));
-		if (!r)
-			return -ENOMEM;
-		m->runs = r;
-		b->cap = ncap;
-	}
+	if (m->n >= MAP_MAX_RUNS)
+		return -EUCLEAN;
+	if (TF_VEC_RESERVE(m->runs, b->cap, m->n + 1) < 0)
+		return -ENOMEM;
 	m->runs[m->n++] = (struct ext_run){lblk, pblk, len};
 	return 0;
 }
@@ -199,17 +192,14 @@ void ext_map_free(struct ext_map *m)
 	free(m);
 }
 
+static bool run_ends_after(const void *elem, const void *key)
+{
+	const struct ext_run *r = elem;
+
+	return r->lblk + r->len > *(const uint64_t *)key;
+}
+
 size_t ext_map_find(const struct ext_map *m, uint64_t lblk)
 {
-	size_t lo = 0, hi = m->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (m->runs[mid].lblk + m->runs[mid].len <= lblk)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return tf_partition_point(m->runs, m->n, sizeof(*m->runs), &lblk, run_ends_after);
 }

@@ -24,6 +24,7 @@
 
 #include "core/base/err.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -296,6 +297,7 @@ static int view_first_open(struct tf_ext_view *v, ext2_filsys *fs)
 int tf_ext_view_open(tf_read_fn read, void *ctx, uint64_t off, uint64_t len, const char *label,
 		     const struct tf_ext_opts *opts, struct tf_ext_view **out)
 {
+	assert(read && label && out);
 	struct tf_ext_view *v = calloc(1, sizeof(*v));
 	ext2_filsys fs = NULL;
 	char jnote[256];

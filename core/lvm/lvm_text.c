@@ -17,6 +17,7 @@
 #include "core/lvm/lvm_text.h"
 
 #include "core/base/err.h"
+#include "core/base/vec.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -462,11 +463,9 @@ static int extract_lv(const char *what, struct tf_lvm_vg *vg, const struct node 
 			       lvn->line, lvn->key);
 	const char *id = get_str(lvn, "id");
 	if (is_pool) {
-		struct tf_lvm_pool *np = realloc(vg->pools, (vg->npools + 1) * sizeof(*np));
-		if (!np)
+		struct tf_lvm_pool *p = TF_VEC_PUSH(vg->pools, vg->npools, vg->pools_cap);
+		if (!p)
 			return tf_fail(ENOMEM, "%s: out of memory", what);
-		vg->pools = np;
-		struct tf_lvm_pool *p = &vg->pools[vg->npools++];
 		memset(p, 0, sizeof(*p));
 		p->name = strdup(lvn->key);
 		p->id = strdup(id ? id : "");
@@ -482,11 +481,9 @@ static int extract_lv(const char *what, struct tf_lvm_vg *vg, const struct node 
 		p->chunk_sectors = (uint32_t)v;
 		return 0;
 	}
-	struct tf_lvm_lv *nl = realloc(vg->lvs, (vg->nlvs + 1) * sizeof(*nl));
-	if (!nl)
+	struct tf_lvm_lv *lv = TF_VEC_PUSH(vg->lvs, vg->nlvs, vg->lvs_cap);
+	if (!lv)
 		return tf_fail(ENOMEM, "%s: out of memory", what);
-	vg->lvs = nl;
-	struct tf_lvm_lv *lv = &vg->lvs[vg->nlvs++];
 	memset(lv, 0, sizeof(*lv));
 	lv->name = strdup(lvn->key);
 	lv->id = strdup(id ? id : "");

@@ -36,9 +36,9 @@ struct tf_lvm_vg {
 	char *id;
 	uint64_t extent_sectors;
 	struct tf_lvm_pool *pools;
-	size_t npools;
+	size_t npools, pools_cap;
 	struct tf_lvm_lv *lvs; /* thin LVs only */
-	size_t nlvs;
+	size_t nlvs, lvs_cap;
 };
 
 /* Parses text of length len; "what" names it in messages (a path). */

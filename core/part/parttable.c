@@ -16,7 +16,9 @@
  *     40 last LBA (inclusive)  48 attributes  56 name, 36 UTF-16LE units.
  */
 #include "core/part/parttable.h"
+#include "core/base/vec.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,59 +52,36 @@ static uint32_t pt_crc32(const uint8_t *p, size_t len)
 	return ~crc;
 }
 
-const char *tf_part_kind_name(enum tf_part_kind kind)
-{
-	switch (kind) {
-	case TF_PART_LINUX:
-		return "linux";
-	case TF_PART_ESP:
-		return "esp";
-	case TF_PART_SWAP:
-		return "swap";
-	case TF_PART_LVM:
-		return "lvm";
-	case TF_PART_RAID:
-		return "raid";
-	case TF_PART_BIOS_BOOT:
-		return "bios-boot";
-	case TF_PART_MS_DATA:
-		return "ms-data";
-	case TF_PART_OTHER:
-		break;
-	}
-	return "other";
-}
-
 static const struct {
 	const char *guid;
 	enum tf_part_kind kind;
 } gpt_types[] = {
-    {"0FC63DAF-8483-4772-8E79-3D69D8477DE4", TF_PART_LINUX},
-    {"C12A7328-F81F-11D2-BA4B-00A0C93EC93B", TF_PART_ESP},
-    {"0657FD6D-A4AB-43C4-84E5-0933C84B4F4F", TF_PART_SWAP},
-    {"E6D6D379-F507-44C2-A23C-238F2A3DF928", TF_PART_LVM},
-    {"A19D880F-05FC-4D3B-A006-743F0F84911E", TF_PART_RAID},
-    {"21686148-6449-6E6F-744E-656564454649", TF_PART_BIOS_BOOT},
-    {"EBD0A0A2-B9E5-4433-87C0-68B6B72699C7", TF_PART_MS_DATA},
+    {"0FC63DAF-8483-4772-8E79-3D69D8477DE4", TF_PKIND_LINUX},
+    {"C12A7328-F81F-11D2-BA4B-00A0C93EC93B", TF_PKIND_ESP},
+    {"0657FD6D-A4AB-43C4-84E5-0933C84B4F4F", TF_PKIND_SWAP},
+    {"E6D6D379-F507-44C2-A23C-238F2A3DF928", TF_PKIND_LVM},
+    {"A19D880F-05FC-4D3B-A006-743F0F84911E", TF_PKIND_RAID},
+    {"21686148-6449-6E6F-744E-656564454649", TF_PKIND_BIOS_BOOT},
+    {"EBD0A0A2-B9E5-4433-87C0-68B6B72699C7", TF_PKIND_MS_DATA},
     /* root/home/srv partitions of the discoverable partitions spec: Linux data too */
-    {"4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709", TF_PART_LINUX},
-    {"933AC7E1-2EB4-4F13-B844-0E14E2AEF915", TF_PART_LINUX},
-    {"3B8F8425-20E0-4F3B-907F-1A25A76F98E8", TF_PART_LINUX},
+    {"4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709", TF_PKIND_LINUX},
+    {"933AC7E1-2EB4-4F13-B844-0E14E2AEF915", TF_PKIND_LINUX},
+    {"3B8F8425-20E0-4F3B-907F-1A25A76F98E8", TF_PKIND_LINUX},
 };
 
 static enum tf_part_kind mbr_kind(uint8_t type)
 {
 	switch (type) {
 	case 0x83:
-		return TF_PART_LINUX;
+		return TF_PKIND_LINUX;
 	case 0xEF:
-		return TF_PART_ESP;
+		return TF_PKIND_ESP;
 	case 0x82:
-		return TF_PART_SWAP;
+		return TF_PKIND_SWAP;
 	case 0x8E:
-		return TF_PART_LVM;
+		return TF_PKIND_LVM;
 	case 0xFD:
-		return TF_PART_RAID;
+		return TF_PKIND_RAID;
 	case 0x01:
 	case 0x04:
 	case 0x06:
@@ -110,9 +89,9 @@ static enum tf_part_kind mbr_kind(uint8_t type)
 	case 0x0B:
 	case 0x0C:
 	case 0x0E:
-		return TF_PART_MS_DATA;
+		return TF_PKIND_MS_DATA;
 	default:
-		return TF_PART_OTHER;
+		return TF_PKIND_OTHER;
 	}
 }
 
@@ -176,11 +155,8 @@ static void gpt_name(const uint8_t *p, size_t units, char *out, size_t outlen)
 
 static int pt_add(struct tf_parttable *pt, const struct tf_part *p)
 {
-	struct tf_part *np = realloc(pt->parts, (pt->count + 1) * sizeof(*np));
-
-	if (!np)
+	if (TF_VEC_RESERVE(pt->parts, pt->parts_cap, (size_t)pt->count + 1) < 0)
 		return -ENOMEM;
-	pt->parts = np;
 	pt->parts[pt->count++] = *p;
 	return 0;
 }
@@ -201,6 +177,7 @@ static void pt_reset(struct tf_parttable *pt, const char *why)
 {
 	free(pt->parts);
 	pt->parts = NULL;
+	pt->parts_cap = 0;
 	pt->count = 0;
 	pt->scheme = TF_PT_NONE;
 	snprintf(pt->reason, sizeof(pt->reason), "%s", why);
@@ -391,6 +368,7 @@ static int mbr_logicals(tf_read_fn read, void *ctx, uint64_t size, uint64_t ext_
 
 int tf_parttable_read(tf_read_fn read, void *ctx, uint64_t size, struct tf_parttable *out)
 {
+	assert(read && out);
 	uint8_t mbr[MBR_SIZE];
 	int rc, protective = 0, any = 0;
 
@@ -481,5 +459,6 @@ void tf_parttable_free(struct tf_parttable *pt)
 {
 	free(pt->parts);
 	pt->parts = NULL;
+	pt->parts_cap = 0;
 	pt->count = 0;
 }

@@ -4,7 +4,7 @@
  * partition table.  This module only finds the partitions: where they are
  * (bytes, bounds-checked against the volume size) and what their type code
  * suggests.  Whether a partition really holds ext2/3/4 is decided by trying to
- * open it (fs/ext_view.h).
+ * open it (core/ext/ext_view.h).
  *
  * Contract: tf_parttable_read() returns -errno only when reading the volume
  * fails.  A volume without a table, or with a corrupt or nonsensical one, is
@@ -28,14 +28,14 @@ enum tf_pt_scheme {
 };
 
 enum tf_part_kind {
-	TF_PART_OTHER = 0, /* unknown type code */
-	TF_PART_LINUX,	   /* Linux filesystem data (GPT 0FC63DAF-..., MBR 0x83) */
-	TF_PART_ESP,	   /* EFI system partition */
-	TF_PART_SWAP,
-	TF_PART_LVM,
-	TF_PART_RAID,
-	TF_PART_BIOS_BOOT,
-	TF_PART_MS_DATA, /* Microsoft basic data / FAT / NTFS codes */
+	TF_PKIND_OTHER = 0, /* unknown type code */
+	TF_PKIND_LINUX,	    /* Linux filesystem data (GPT 0FC63DAF-..., MBR 0x83) */
+	TF_PKIND_ESP,	    /* EFI system partition */
+	TF_PKIND_SWAP,
+	TF_PKIND_LVM,
+	TF_PKIND_RAID,
+	TF_PKIND_BIOS_BOOT,
+	TF_PKIND_MS_DATA, /* Microsoft basic data / FAT / NTFS codes */
 };
 
 struct tf_part {
@@ -52,6 +52,7 @@ struct tf_parttable {
 	unsigned sector_size; /* 512 or 4096 (GPT found at LBA 1 of that size) */
 	unsigned count;
 	struct tf_part *parts; /* count entries, sorted by index */
+	size_t parts_cap;
 	char reason[200]; /* why there are no partitions, or what was dropped; "" if all fine */
 };
 
@@ -60,7 +61,5 @@ struct tf_parttable {
 int tf_parttable_read(tf_read_fn read, void *ctx, uint64_t size, struct tf_parttable *out);
 
 void tf_parttable_free(struct tf_parttable *pt);
-
-const char *tf_part_kind_name(enum tf_part_kind kind);
 
 #endif

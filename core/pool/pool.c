@@ -7,6 +7,7 @@
 #include "core/pool/pool_internal.h"
 #include "core/thin/thin_meta.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 
 int tf_pool_open(const char *source, const struct tf_pool_opts *opts, struct tf_pool **out)
 {
+	assert(source && out);
 	struct tf_pool_opts none = {0};
 	struct tf_pool *p;
 	struct stat st;
@@ -80,6 +82,7 @@ uint32_t tf_pool_chunk_sectors(const struct tf_pool *p)
 
 int tf_pool_lvs(struct tf_pool *p, const struct tf_lv **lvs, size_t *n)
 {
+	assert(p && lvs && n);
 	int rc = p->be->refresh_lvs ? p->be->refresh_lvs(p) : 0;
 
 	if (rc < 0)
@@ -91,22 +94,26 @@ int tf_pool_lvs(struct tf_pool *p, const struct tf_lv **lvs, size_t *n)
 
 int tf_pool_meta_begin(struct tf_pool *p, struct tf_thin_meta **view)
 {
+	assert(p && view);
 	return p->be->meta_begin(p, view);
 }
 
 void tf_pool_meta_end(struct tf_pool *p, struct tf_thin_meta *view)
 {
+	assert(p && view);
 	p->be->meta_end(p, view);
 }
 
 int tf_pool_transaction_id(struct tf_pool *p, uint64_t *tid)
 {
+	assert(p && tid);
 	return p->be->transaction_id(p, tid);
 }
 
 int tf_pool_read(struct tf_pool *p, uint32_t thin_id, void *buf, size_t len, uint64_t voff,
 		 uint64_t poff)
 {
+	assert(p && (buf || len == 0));
 	int rc = p->be->read(p, thin_id, buf, len, voff, poff);
 
 	if (rc == 0) {

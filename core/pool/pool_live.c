@@ -14,6 +14,7 @@
  * the thin device, so a snapshot being read cannot vanish under the reader.
  */
 #include "core/base/err.h"
+#include "core/base/vec.h"
 #include "core/io/bio.h"
 #include "core/lvm/dm.h"
 #include "core/lvm/lvm_text.h"
@@ -46,7 +47,7 @@ struct live {
 	bool reserved; /* we hold the metadata snapshot */
 	pthread_mutex_t lock;
 	struct live_dev *devs;
-	size_t ndevs;
+	size_t ndevs, devs_cap;
 };
 
 /* Runs vgcfgbackup into a private temp file and parses it. */
@@ -229,15 +230,14 @@ static int live_dev_fd(struct tf_pool *p, uint32_t thin_id, int *fd)
 	} else if (rc < 0) {
 		return rc;
 	}
-	nd = realloc(lv->devs, (lv->ndevs + 1) * sizeof(*nd));
+	nd = TF_VEC_PUSH(lv->devs, lv->ndevs, lv->devs_cap);
 	if (!nd) {
 		close(d.fd);
 		if (d.private_target)
 			tf_dm_remove(d.dm_name);
 		return tf_fail(ENOMEM, "%s: out of memory", d.dm_name);
 	}
-	lv->devs = nd;
-	lv->devs[lv->ndevs++] = d;
+	*nd = d;
 	*fd = d.fd;
 	return 0;
 }

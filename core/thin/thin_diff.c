@@ -13,6 +13,7 @@
 #include "core/base/err.h"
 #include "core/thin/thin_meta_internal.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -125,6 +126,7 @@ static int diff_loop(struct tf_thin_meta *m, struct tf_cursor *a, struct tf_curs
 int tf_thin_diff(struct tf_thin_meta *m, uint32_t left_dev, uint32_t right_dev, tf_thin_diff_fn fn,
 		 void *ctx, struct tf_walk_stats *st)
 {
+	assert(m && fn);
 	struct diff_emit e = {.fn = fn, .ctx = ctx};
 	struct tf_cursor a, b;
 	uint64_t ra, rb;

@@ -4,12 +4,14 @@
 
 #include "core/base/endian.h"
 #include "core/base/err.h"
+#include "core/base/vec.h"
 #include "core/io/bio.h"
 #include "core/io/crc32c.h"
 #include "core/thin/btree.h"
 #include "core/thin/thin_format.h"
 #include "core/thin/thin_meta_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -106,6 +108,7 @@ static int held_space_maps(struct tf_thin_meta *m, uint8_t *raw)
 
 int tf_thin_open(struct tf_bio *meta, uint64_t sb_block, struct tf_thin_meta **out)
 {
+	assert(meta && out);
 	struct tf_thin_meta *m;
 	uint8_t *raw;
 	int rc;
@@ -179,14 +182,9 @@ static int collect_devs(struct tf_thin_meta *m, uint64_t root, uint32_t vsize, c
 				     it.key);
 			break;
 		}
-		if (*n == cap) {
-			struct dev_entry *p =
-			    realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(**out));
-			if (!p) {
-				rc = tf_fail(ENOMEM, "%s: out of memory", what);
-				break;
-			}
-			*out = p;
+		if (TF_VEC_RESERVE(*out, cap, *n + 1) < 0) {
+			rc = tf_fail(ENOMEM, "%s: out of memory", what);
+			break;
 		}
 		(*out)[*n].dev_id = (uint32_t)it.key;
 		memcpy((*out)[*n].value, it.value, vsize);
@@ -325,6 +323,7 @@ int tf_thin_decode_mapping(const struct tf_thin_meta *m, uint64_t vblock, const 
 int tf_thin_walk(struct tf_thin_meta *m, uint32_t dev_id, tf_thin_run_fn fn, void *ctx,
 		 struct tf_walk_stats *st)
 {
+	assert(m && fn);
 	struct tf_thin_run cur = {0}, r;
 	struct tf_cursor c;
 	struct tf_item it;

@@ -125,11 +125,11 @@ static void gpt_volume_shows_ext4_in_p1_and_swap_in_p2(void **state)
 	assert_int_equal(pt.parts[0].index, 1);
 	assert_int_equal(pt.parts[0].start, 1 << 20);
 	assert_int_equal(pt.parts[0].length, 32 << 20);
-	assert_int_equal(pt.parts[0].kind, TF_PART_LINUX);
+	assert_int_equal(pt.parts[0].kind, TF_PKIND_LINUX);
 	assert_string_equal(pt.parts[0].type, "0FC63DAF-8483-4772-8E79-3D69D8477DE4");
 	assert_string_equal(pt.parts[0].name, "rootfs");
 	assert_int_equal(pt.parts[1].index, 2);
-	assert_int_equal(pt.parts[1].kind, TF_PART_SWAP);
+	assert_int_equal(pt.parts[1].kind, TF_PKIND_SWAP);
 	assert_true(pt.parts[1].start >= (33u << 20));
 	assert_true(pt.parts[1].start + pt.parts[1].length <= (64u << 20) - 33 * 512);
 	assert_p1_holds_the_ext4(img, &pt.parts[0], &pt.parts[1]);
@@ -172,14 +172,14 @@ static void mbr_volume_shows_ext4_in_p1_and_logical_partitions(void **state)
 	assert_int_equal(pt.parts[0].index, 1);
 	assert_int_equal(pt.parts[0].start, 1 << 20);
 	assert_int_equal(pt.parts[0].length, 32 << 20);
-	assert_int_equal(pt.parts[0].kind, TF_PART_LINUX);
+	assert_int_equal(pt.parts[0].kind, TF_PKIND_LINUX);
 	assert_string_equal(pt.parts[0].type, "0x83");
 	assert_int_equal(pt.parts[1].index, 2);
-	assert_int_equal(pt.parts[1].kind, TF_PART_SWAP);
+	assert_int_equal(pt.parts[1].kind, TF_PKIND_SWAP);
 	assert_int_equal(pt.parts[2].index, 5);
 	assert_int_equal(pt.parts[2].length, 4096 * 512);
 	assert_int_equal(pt.parts[3].index, 6);
-	assert_int_equal(pt.parts[3].kind, TF_PART_MS_DATA);
+	assert_int_equal(pt.parts[3].kind, TF_PKIND_MS_DATA);
 	for (unsigned i = 0; i < pt.count; i++)
 		assert_true(pt.parts[i].start + pt.parts[i].length <= (64u << 20));
 	assert_p1_holds_the_ext4(img, &pt.parts[0], &pt.parts[1]);
