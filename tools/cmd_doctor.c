@@ -102,9 +102,9 @@ static enum tf_doc_sev worst(const struct tf_doc *d, size_t counts[4])
 
 static void print_text(const struct tf_doc *d, enum tf_doc_sev w, const size_t counts[4])
 {
-	printf("thinfs doctor: %s (%zu critical, %zu warning, %zu unknown, %zu ok)\n",
-	       sev_upper[w], counts[TF_DOC_CRITICAL], counts[TF_DOC_WARNING],
-	       counts[TF_DOC_UNKNOWN], counts[TF_DOC_OK]);
+	printf("thinfs doctor: %s (%zu critical, %zu warning, %zu unknown, %zu ok)\n", sev_upper[w],
+	       counts[TF_DOC_CRITICAL], counts[TF_DOC_WARNING], counts[TF_DOC_UNKNOWN],
+	       counts[TF_DOC_OK]);
 	for (size_t i = 0; i < d->n; i++) {
 		const struct tf_doc_finding *f = &d->f[i];
 		printf("%-8s %s %s: %s\n", sev_upper[f->sev], f->scope, f->check, f->finding);

@@ -82,8 +82,23 @@ void tf_doc_free(struct tf_doc *d)
 #define LVS_FIELDS                                                                                 \
 	"vg_name,lv_name,lv_attr,segtype,lv_size,lv_metadata_size,data_lv,metadata_lv,discards,"   \
 	"lv_when_full,lv_role,vg_free,lv_uuid,vg_uuid"
-enum { F_VG, F_LV, F_ATTR, F_SEGTYPE, F_SIZE, F_MSIZE, F_DATA, F_META, F_DISCARDS, F_WHEN_FULL,
-       F_ROLE, F_VG_FREE, F_UUID, F_VG_UUID, F_COUNT };
+enum {
+	F_VG,
+	F_LV,
+	F_ATTR,
+	F_SEGTYPE,
+	F_SIZE,
+	F_MSIZE,
+	F_DATA,
+	F_META,
+	F_DISCARDS,
+	F_WHEN_FULL,
+	F_ROLE,
+	F_VG_FREE,
+	F_UUID,
+	F_VG_UUID,
+	F_COUNT
+};
 
 /* "[pool_tdata]" -> "pool_tdata" */
 static void copy_name(char *dst, size_t n, const char *src)
@@ -142,7 +157,8 @@ static int parse_lvs(char *text, struct tf_doc_pool **out, size_t *n)
 		lineno++;
 		if (split(line, f) < 0) {
 			free(pools);
-			return tf_fail(EPROTO, "lvs: line %zu has not the %d fields asked for: '%.80s'",
+			return tf_fail(EPROTO,
+				       "lvs: line %zu has not the %d fields asked for: '%.80s'",
 				       lineno, F_COUNT, line);
 		}
 		if (strstr(f[F_ROLE], "spare") && nspares < 64) {
@@ -194,8 +210,8 @@ static int parse_lvs(char *text, struct tf_doc_pool **out, size_t *n)
 int tf_doc_list_pools(struct tf_doc_pool **out, size_t *n)
 {
 	static const char *const argv[] = {
-	    "lvs",	"-a", "--noheadings",	"--units", "b", "--nosuffix", "--separator",
-	    "|",	"-o", LVS_FIELDS, NULL};
+	    "lvs",	   "-a", "--noheadings", "--units",  "b", "--nosuffix",
+	    "--separator", "|",	 "-o",		 LVS_FIELDS, NULL};
 	struct tf_run_result r;
 	char line[200];
 	int rc;

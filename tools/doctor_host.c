@@ -16,7 +16,7 @@
 
 #define HOST "host"
 #define PKG_THIN                                                                                   \
-	"apt install thin-provisioning-tools (Fedora/RHEL: dnf install "                          \
+	"apt install thin-provisioning-tools (Fedora/RHEL: dnf install "                           \
 	"device-mapper-persistent-data)"
 
 static bool is_dir(const char *path)
@@ -115,8 +115,9 @@ static int lvmconfig(struct lvm_setting *s, size_t n, char *why, size_t why_len)
 		argv[a++] = s[i].key;
 	argv[a] = NULL;
 	if ((rc = tf_run(argv, 30000, &r)) < 0) {
-		snprintf(why, why_len, "%s", rc == -ENOENT ? "lvmconfig is not installed"
-							   : "lvmconfig could not be run");
+		snprintf(why, why_len, "%s",
+			 rc == -ENOENT ? "lvmconfig is not installed"
+				       : "lvmconfig could not be run");
 		return rc;
 	}
 	if (r.status != 0) {
@@ -289,18 +290,21 @@ static void check_fuse(struct tf_doc *d)
 	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
-		tf_doc_fix(tf_doc_add(d, HOST, "fuse", e == EACCES ? TF_DOC_WARNING : TF_DOC_CRITICAL,
+		tf_doc_fix(tf_doc_add(d, HOST, "fuse",
+				      e == EACCES ? TF_DOC_WARNING : TF_DOC_CRITICAL,
 				      "/dev/fuse cannot be opened: %s", strerror(e)),
-			   "%s", e == EACCES ? "mount as root, or through fusermount3 (apt install fuse3)"
-					     : "modprobe fuse");
+			   "%s",
+			   e == EACCES ? "mount as root, or through fusermount3 (apt install fuse3)"
+				       : "modprobe fuse");
 		return;
 	}
 	close(fd);
 	if (!in_path("fusermount3", fm, sizeof(fm)))
-		tf_doc_fix(tf_doc_add(d, HOST, "fuse", TF_DOC_WARNING,
-				      "/dev/fuse works but fusermount3 is not in PATH: "
-				      "'thinfs umount' and mounts by other users than root need it"),
-			   "apt install fuse3 (Fedora/RHEL: dnf install fuse3)");
+		tf_doc_fix(
+		    tf_doc_add(d, HOST, "fuse", TF_DOC_WARNING,
+			       "/dev/fuse works but fusermount3 is not in PATH: "
+			       "'thinfs umount' and mounts by other users than root need it"),
+		    "apt install fuse3 (Fedora/RHEL: dnf install fuse3)");
 	else
 		tf_doc_add(d, HOST, "fuse", TF_DOC_OK, "/dev/fuse opens and %s is installed", fm);
 }

@@ -91,9 +91,10 @@ static void check_mode(struct pool_ctx *c)
 					      "metadata snapshot cannot be checked"),
 				   "lvchange -ay %s", c->scope);
 		else
-			tf_doc_fix(tf_doc_add(c->d, c->scope, "pool-mode", TF_DOC_UNKNOWN,
-					      "cannot read the pool's status: %s", msg),
-				   "run thinfs doctor as root on the host that has the pool active");
+			tf_doc_fix(
+			    tf_doc_add(c->d, c->scope, "pool-mode", TF_DOC_UNKNOWN,
+				       "cannot read the pool's status: %s", msg),
+			    "run thinfs doctor as root on the host that has the pool active");
 		return;
 	}
 	c->have_status = true;
@@ -116,22 +117,24 @@ static void check_mode(struct pool_ctx *c)
 			   "vgchange -an %s; lvconvert --repair %s; vgchange -ay %s", p->vg,
 			   c->scope, p->vg);
 	else if (c->st.read_only)
-		tf_doc_fix(tf_doc_add(c->d, c->scope, "pool-mode", TF_DOC_CRITICAL,
-				      "the kernel switched the pool to read-only (a metadata error, "
-				      "or its metadata space ran out): writes to its volumes fail"),
-			   "if metadata usage is at 100%%: lvextend --poolmetadatasize +%" PRIu64
-			   "M %s; otherwise vgchange -an %s; lvconvert --repair %s; vgchange -ay %s",
-			   p->metadata_size / MiB ? p->metadata_size / MiB : 4, c->scope, p->vg,
-			   c->scope, p->vg);
+		tf_doc_fix(
+		    tf_doc_add(c->d, c->scope, "pool-mode", TF_DOC_CRITICAL,
+			       "the kernel switched the pool to read-only (a metadata error, "
+			       "or its metadata space ran out): writes to its volumes fail"),
+		    "if metadata usage is at 100%%: lvextend --poolmetadatasize +%" PRIu64
+		    "M %s; otherwise vgchange -an %s; lvconvert --repair %s; vgchange -ay %s",
+		    p->metadata_size / MiB ? p->metadata_size / MiB : 4, c->scope, p->vg, c->scope,
+		    p->vg);
 	else
-		tf_doc_add(c->d, c->scope, "pool-mode", TF_DOC_OK,
-			   "active and read-write (transaction %" PRIu64 "); when full, writes %s",
-			   c->st.transaction_id,
-			   c->st.error_if_no_space
-			       ? "fail at once (error_if_no_space; lvchange --errorwhenfull n "
-				 "to queue)"
-			       : "queue for up to dm-thin-pool's no_space_timeout (60 s by "
-				 "default), then fail (lvchange --errorwhenfull y to fail at once)");
+		tf_doc_add(
+		    c->d, c->scope, "pool-mode", TF_DOC_OK,
+		    "active and read-write (transaction %" PRIu64 "); when full, writes %s",
+		    c->st.transaction_id,
+		    c->st.error_if_no_space
+			? "fail at once (error_if_no_space; lvchange --errorwhenfull n "
+			  "to queue)"
+			: "queue for up to dm-thin-pool's no_space_timeout (60 s by "
+			  "default), then fail (lvchange --errorwhenfull y to fail at once)");
 }
 
 static void check_usage(struct pool_ctx *c, bool meta)
@@ -142,7 +145,7 @@ static void check_usage(struct pool_ctx *c, bool meta)
 	uint64_t unit = meta ? 4096 : (total ? p->size / total : 0);
 	double pct = total ? 100.0 * (double)used / (double)total : 0;
 	const char *what = meta ? "metadata" : "data";
-	enum tf_doc_sev sev = pct >= c->d->crit   ? TF_DOC_CRITICAL
+	enum tf_doc_sev sev = pct >= c->d->crit	  ? TF_DOC_CRITICAL
 			      : pct >= c->d->warn ? TF_DOC_WARNING
 						  : TF_DOC_OK;
 	char a[32], b[32], grow[32], vgf[32];
@@ -184,7 +187,8 @@ static void check_spare(struct pool_ctx *c)
 		tf_doc_add(c->d, c->scope, "spare-metadata", TF_DOC_OK,
 			   "the VG's spare metadata LV (%s) can replace the pool's metadata (%s) "
 			   "in a repair",
-			   human(p->spare_size, a, sizeof(a)), human(p->metadata_size, b, sizeof(b)));
+			   human(p->spare_size, a, sizeof(a)),
+			   human(p->metadata_size, b, sizeof(b)));
 		return;
 	}
 	if (p->has_spare)
@@ -215,8 +219,8 @@ static long long discard_max(const char *dm_name)
 
 	if (tf_dm_info(dm_name, &exists, &major, &minor) < 0 || !exists)
 		return -1;
-	snprintf(path, sizeof(path), "/sys/dev/block/%" PRIu32 ":%" PRIu32 "/queue/discard_max_bytes",
-		 major, minor);
+	snprintf(path, sizeof(path),
+		 "/sys/dev/block/%" PRIu32 ":%" PRIu32 "/queue/discard_max_bytes", major, minor);
 	if ((f = fopen(path, "r"))) {
 		if (fscanf(f, "%lld", &v) != 1)
 			v = -1;
@@ -236,7 +240,7 @@ static void check_discards(struct pool_ctx *c)
 	if (tf_dm_lvm_name(p->vg, p->data_lv, "", data_dm, sizeof(data_dm)) == 0)
 		max = discard_max(data_dm);
 	snprintf(dev, sizeof(dev), "%s",
-		 max < 0	? "whether the data device supports discard is unknown (not active)"
+		 max < 0    ? "whether the data device supports discard is unknown (not active)"
 		 : max == 0 ? "the data device does not support discard (discard_max_bytes 0)"
 			    : "the data device supports discard");
 	if (strcmp(mode, "ignore") == 0)
@@ -310,8 +314,9 @@ static void check_index(struct pool_ctx *c)
 	if (!fh || fread(head, 1, 16, fh) != 16 || memcmp(head, "SQLite format 3", 16) != 0) {
 		f = tf_doc_add(c->d, c->scope, "index", TF_DOC_WARNING, "index %s: %s", path,
 			       !fh ? strerror(errno) : "not an SQLite database (damaged)");
-		tf_doc_fix(f, "thinfs index --rebuild %s (the index is a cache: deleting it loses "
-			      "nothing)",
+		tf_doc_fix(f,
+			   "thinfs index --rebuild %s (the index is a cache: deleting it loses "
+			   "nothing)",
 			   c->scope);
 		if (fh)
 			fclose(fh);
@@ -335,9 +340,9 @@ static void check_index(struct pool_ctx *c)
 			 (long long)(time(NULL) - ip.checked_at));
 		if (!c->have_status || ip.transaction_id == c->st.transaction_id)
 			tf_doc_add(c->d, c->scope, "index", TF_DOC_OK,
-				   "index %s is readable and %s (transaction %" PRIu64 ", %s)", path,
-				   c->have_status ? "current" : "of unknown age", ip.transaction_id,
-				   ago);
+				   "index %s is readable and %s (transaction %" PRIu64 ", %s)",
+				   path, c->have_status ? "current" : "of unknown age",
+				   ip.transaction_id, ago);
 		else
 			tf_doc_add(c->d, c->scope, "index", TF_DOC_OK,
 				   "index %s is readable; it is at transaction %" PRIu64

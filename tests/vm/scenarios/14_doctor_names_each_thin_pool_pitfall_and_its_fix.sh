@@ -16,6 +16,7 @@ doctor() {
 	a=$?
 	"$THINFS" doctor --json "$@" >"/tmp/$out.json" 2>>"/tmp/$out.err"
 	b=$?
+	{ echo "doctor $* -> $a $b"; sed 's/^/  | /' "/tmp/$out.txt" "/tmp/$out.err"; } >>/tmp/doctor.log
 	echo "$a $b"
 }
 # status OUT SCOPE CHECK: the status of one check in OUT.json
@@ -107,4 +108,5 @@ rc=$(doctor ignore vgd/pool)
 check "discards=ignore is a warning" [ "$(status ignore vgd/pool discards)" = warning ]
 check "whose fix switches to passdown" bash -c "grep -q 'lvchange --discards passdown vgd/pool' <<<'$(fix ignore vgd/pool discards)'"
 check "a pool not known to LVM is critical" bash -c "'$THINFS' doctor vgd/nope >/tmp/nope.txt; [ \$? = 2 ] && grep -q 'LVM reports no thin pool vgd/nope' /tmp/nope.txt"
+[ "$FAILED" = 0 ] || cat /tmp/doctor.log /tmp/nope.txt
 finish
