@@ -8,6 +8,7 @@
 #include "index_internal.h"
 
 #include "core/base/err.h"
+#include "core/base/progress.h"
 #include "core/pool/pool.h"
 
 #include <errno.h>
@@ -55,6 +56,7 @@ static int insert_run(void *arg, const struct tf_thin_run *r)
 		return tf_sql_fail(c->ix, rc, "inserting extents");
 	c->chunks += r->len;
 	c->rows++;
+	tf_progress_add(c->ix->progress, r->len);
 	c->end = r->vbegin + r->len;
 	return 0;
 }
@@ -269,6 +271,16 @@ static int refresh_in_txn(struct tf_index *ix, struct tf_pool *p, struct tf_thin
 		sqlite3_reset(gone);
 		if (rc < 0)
 			goto out;
+	}
+	/* Progress: the mapped chunks of the devices that will be walked. */
+	if (ix->progress) {
+		uint64_t total = 0;
+		for (size_t i = 0; i < ndev; i++)
+			if (cleared ||
+			    !dev_unchanged(old_find(old, nold, devs[i].dev_id), &devs[i]))
+				total += devs[i].mapped_blocks;
+		tf_progress_unit(ix->progress, "chunks");
+		tf_progress_total(ix->progress, total);
 	}
 	for (size_t i = 0; i < ndev; i++) {
 		const struct old_dev *o = old_find(old, nold, devs[i].dev_id);

@@ -36,10 +36,12 @@ int tf_cli_usage(const struct tf_cmd *cmd, const char *fmt, ...)
  * Returns -1 to continue, or an exit code to return at once.  `extra` lists
  * further long options the command accepts as "name" or "name=" (takes a
  * value), reported through the extra callback. */
+struct tf_progress;
 struct tf_cli_common {
 	bool json;
 	bool rebuild;
 	const char *index_path;
+	struct tf_progress *progress; /* set by the command: tf_cli_open's refresh reports to it */
 };
 typedef int (*tf_cli_extra_fn)(void *ctx, const char *name, const char *value);
 int tf_cli_parse(const struct tf_cmd *cmd, int argc, char **argv, struct tf_cli_common *c,

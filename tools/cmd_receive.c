@@ -2,7 +2,9 @@
 #include "cli.h"
 
 #include "core/base/err.h"
+#include "core/base/progress.h"
 #include "core/stream/receive.h"
+#include "core/stream/stream.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,7 +16,7 @@
 
 struct recv_args {
 	struct tf_recv_opts o;
-	bool print_offset;
+	bool print_offset, progress;
 };
 
 static int recv_extra(void *ctx, const char *name, const char *value)
@@ -28,18 +30,33 @@ static int recv_extra(void *ctx, const char *name, const char *value)
 		a->o.resume = true;
 	else if (strcmp(name, "resume-offset") == 0)
 		a->o.resume = a->print_offset = true;
+	else if (strcmp(name, "P") == 0 || strcmp(name, "progress") == 0)
+		a->progress = true;
 	return -1;
 }
 
-static int recv_stdin(struct tf_recv *r)
+/* The stream's size from its header, once the first read holds it. */
+static void progress_total(struct tf_progress *pr, const char *buf, size_t n, uint64_t off)
+{
+	struct tf_stream_header h;
+
+	if (pr && off == 0 && n >= TF_STREAM_HEADER_BYTES &&
+	    tf_stream_header_decode((const uint8_t *)buf, &h) == 0)
+		tf_progress_total(pr, h.stream_bytes);
+}
+
+static int recv_stdin(struct tf_recv *r, bool progress)
 {
 	const size_t bufsize = 1 << 20;
 	char *buf = malloc(bufsize);
 	uint64_t off = tf_recv_offset(r);
+	struct tf_progress *pr = tf_progress_new("receive", 0, progress);
 	int rc = 0;
 
-	if (!buf)
+	if (!buf) {
+		tf_progress_end(pr);
 		return tf_fail(ENOMEM, "receive: out of memory");
+	}
 	for (;;) {
 		ssize_t n = read(0, buf, bufsize);
 		if (n < 0 && errno == EINTR)
@@ -52,17 +69,21 @@ static int recv_stdin(struct tf_recv *r)
 			rc = tf_recv_finish(r);
 			break;
 		}
+		progress_total(pr, buf, (size_t)n, off);
 		if ((rc = tf_recv_write(r, buf, (size_t)n, off)) < 0)
 			break;
 		off += (uint64_t)n;
+		tf_progress_add(pr, (uint64_t)n);
 	}
+	tf_progress_end(pr);
 	free(buf);
 	return rc;
 }
 
 static int receive_run(const struct tf_cmd *cmd, int argc, char **argv)
 {
-	static const char *const extra[] = {"force", "resume", "resume-offset", NULL};
+	static const char *const extra[] = {"force", "resume",	 "resume-offset",
+					    "P",     "progress", NULL};
 	struct tf_cli_common c = {0};
 	struct recv_args a = {0};
 	struct tf_recv *r;
@@ -90,7 +111,7 @@ static int receive_run(const struct tf_cmd *cmd, int argc, char **argv)
 			fprintf(stderr,
 				"thinfs receive: resuming %s at stream offset %" PRIu64 "\n",
 				tf_recv_target_name(r), tf_recv_offset(r));
-		rc = recv_stdin(r);
+		rc = recv_stdin(r, a.progress);
 	}
 	if (rc < 0)
 		rc = tf_cli_fail(cmd);
@@ -101,7 +122,7 @@ static int receive_run(const struct tf_cmd *cmd, int argc, char **argv)
 const struct tf_cmd tf_cmd_receive = {
     .name = "receive",
     .summary = "apply a delta stream from stdin to a target volume",
-    .usage = "Usage: thinfs receive TARGET LV [--force] [--resume | --resume-offset]\n"
+    .usage = "Usage: thinfs receive TARGET LV [--force] [--resume | --resume-offset] [-P]\n"
 	     "\n"
 	     "Reads a delta stream from stdin and applies it to LV, all or nothing.\n"
 	     "TARGET is a directory (the target is the sparse file TARGET/LV; a full\n"
@@ -115,6 +136,8 @@ const struct tf_cmd tf_cmd_receive = {
 	     "  --resume-offset  print where an interrupted receive can resume\n"
 	     "  --resume         continue it: feed the stream from that offset, e.g.\n"
 	     "                   thinfs send SRC LV --from B --offset N | thinfs receive --resume "
-	     "DIR LV\n",
+	     "DIR LV\n"
+	     "  -P               progress on stderr (bytes received of the stream's size,\n"
+	     "                   rate, ETA)\n",
     .run = receive_run,
 };
