@@ -158,6 +158,9 @@ int tf_recvdir_setattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *attr, int 
 int tf_recvdir_rename(struct tf_fs *fs, const char *from, const char *to);
 int tf_recvdir_unlink(struct tf_fs *fs, const char *name);
 
+/* statfs.c: the pool's data size and usage, for df (replies itself). */
+void tf_fs_statfs(fuse_req_t req, fuse_ino_t ino);
+
 /* status.c: renders .thinfs/status into a malloc'd buffer. */
 int tf_status_render(struct tf_fs *fs, char **out, size_t *len);
 
