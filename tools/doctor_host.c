@@ -196,8 +196,8 @@ static void check_tool(struct tf_doc *d, const struct lvm_setting *s, const char
 		       s->key, path, strerror(e));
 	if (strcmp(path, dflt) != 0 && access(dflt, X_OK) == 0)
 		tf_doc_fix(f,
-			   "point lvm.conf at the installed one: global { %s = \"%s\" } (the "
-			   "package is thin-provisioning-tools: %s)",
+			   "point lvm.conf at the installed one: global { %s = \"%s\" }; if that "
+			   "is missing too: %s",
 			   name, dflt, PKG_THIN);
 	else if (strcmp(path, dflt) != 0)
 		tf_doc_fix(f, "%s; then in lvm.conf: global { %s = \"%s\" }", PKG_THIN, name, dflt);

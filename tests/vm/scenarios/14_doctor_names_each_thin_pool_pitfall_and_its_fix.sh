@@ -22,6 +22,8 @@ doctor() {
 # status OUT SCOPE CHECK: the status of one check in OUT.json
 status() { jq -r --arg s "$2" --arg c "$3" '.checks[] | select(.scope == $s and .check == $c) | .status' "/tmp/$1.json"; }
 fix() { jq -r --arg s "$2" --arg c "$3" '.checks[] | select(.scope == $s and .check == $c) | .fix' "/tmp/$1.json"; }
+# matches TEXT REGEX
+matches() { grep -Eq -- "$2" <<<"$1"; }
 
 # Autoextend on, so a healthy setup has nothing to warn about.
 sed -i 's/^activation {/activation { thin_pool_autoextend_threshold = 80 thin_pool_autoextend_percent = 20/' "$LVM_SYSTEM_DIR/lvm.conf"
@@ -55,8 +57,9 @@ rc=$(doctor nocheck vgd/pool)
 check "a thin_check_executable that does not exist: doctor exits 2" [ "$rc" = "2 2" ]
 check "it is the critical check" [ "$(status nocheck host thin_check_executable)" = critical ]
 check "the finding names the configured path" grep -q '"/opt/nowhere/thin_check": No such file' /tmp/nocheck.txt
-check "the fix names the package to install" bash -c "grep -q 'apt install thin-provisioning-tools' <<<'$(fix nocheck host thin_check_executable)'"
-check "and the lvm.conf line that points at the installed one" bash -c "grep -q 'thin_check_executable = \"/usr/sbin/thin_check\"' <<<'$(fix nocheck host thin_check_executable)'"
+f=$(fix nocheck host thin_check_executable)
+check "the fix names the package to install" matches "$f" 'apt install thin-provisioning-tools'
+check "and the lvm.conf line that points at the installed one" matches "$f" 'global \{ thin_check_executable = "/usr/sbin/thin_check" \}'
 cp /tmp/lvm.conf.good "$LVM_SYSTEM_DIR/lvm.conf"
 
 # --- another holder of the metadata snapshot
@@ -65,7 +68,7 @@ held=$(held_field vgd)
 rc=$(doctor held vgd/pool)
 check "a held metadata snapshot: doctor exits 1" [ "$rc" = "1 1" ]
 check "it is reported with its root block" grep -q "WARNING  vgd/pool metadata-snapshot: a metadata snapshot is held (root block $held)" /tmp/held.txt
-check "the fix names the release message for this pool" bash -c "[ '$(fix held vgd/pool metadata-snapshot)' = 'when no program uses it any more: dmsetup message vgd-pool-tpool 0 release_metadata_snap' ]"
+check "the fix names the release message for this pool" [ "$(fix held vgd/pool metadata-snapshot)" = "when no program uses it any more: dmsetup message vgd-pool-tpool 0 release_metadata_snap" ]
 check "doctor left the other holder's snapshot held" [ "$(held_field vgd)" = "$held" ]
 dmsetup message vgd-pool-tpool 0 release_metadata_snap
 
@@ -79,11 +82,13 @@ check "a pool filled to ~90%: doctor exits 1" [ "$rc" = "1 1" ]
 check "the data usage is a warning" [ "$(status full vgf/pool data-usage)" = warning ]
 check "its percentage is in the JSON" bash -c "jq -e '.checks[] | select(.check == \"data-usage\") | .percent > 85 and .percent < 95' /tmp/full.json >/dev/null"
 check "the text names the usage" grep -Eq "WARNING  vgf/pool data-usage: data 8[5-9]\.[0-9]% used \(2[0-9][0-9]\.[0-9]+ MiB of 256\.00 MiB" /tmp/full.txt
-check "the fix is an lvextend of the pool" bash -c "grep -q '^lvextend -L +[0-9]*M vgf/pool' <<<'$(fix full vgf/pool data-usage)'"
+check "the fix is an lvextend of the pool" matches "$(fix full vgf/pool data-usage)" '^lvextend -L \+[0-9]+M vgf/pool '
+
 check "no spare metadata LV is a warning" [ "$(status full vgf/pool spare-metadata)" = warning ]
 check "that says the VG has none" grep -q "volume group vgf has no spare metadata LV" /tmp/full.txt
 sparefix=$(fix full vgf/pool spare-metadata)
-check "and says how to create one" bash -c "grep -q '^lvextend --poolmetadatasize +4M vgf/pool' <<<'$sparefix'"
+check "and says how to create one" matches "$sparefix" '^lvextend --poolmetadatasize \+4M vgf/pool '
+
 lvextend -q --poolmetadatasize +4M vgf/pool >/dev/null 2>&1
 rc=$(doctor fixed vgf/pool)
 check "after that fix the spare check is ok" [ "$(status fixed vgf/pool spare-metadata)" = ok ]
@@ -96,17 +101,18 @@ rc=$(doctor all)
 check "without arguments both pools are checked" bash -c "jq -e '[.checks[].scope] | index(\"vgd/pool\") and index(\"vgf/pool\")' /tmp/all.json >/dev/null"
 check "and the worst finding (a warning) sets the exit" [ "$rc" = "1 1" ]
 
-# --- discards ignored, then an inactive pool
+# --- an inactive pool, then discards ignored
 lvremove -qy vgf >/dev/null 2>&1
 vgchange -qan vgd >/dev/null 2>&1
-lvchange -q --discards ignore vgd/pool >/dev/null 2>&1
 rc=$(doctor inactive vgd/pool)
 check "an inactive pool: doctor exits 3 (unknown)" [ "$rc" = "3 3" ]
 check "the fix activates it" [ "$(fix inactive vgd/pool pool-mode)" = "lvchange -ay vgd/pool" ]
+lvchange -q --discards ignore vgd/pool >/dev/null 2>&1
 vgchange -qay vgd >/dev/null 2>&1
 rc=$(doctor ignore vgd/pool)
 check "discards=ignore is a warning" [ "$(status ignore vgd/pool discards)" = warning ]
-check "whose fix switches to passdown" bash -c "grep -q 'lvchange --discards passdown vgd/pool' <<<'$(fix ignore vgd/pool discards)'"
+check "whose fix switches to passdown" matches "$(fix ignore vgd/pool discards)" 'lvchange --discards passdown vgd/pool'
+check "and it is the only finding (exit 1)" [ "$rc" = "1 1" ]
 check "a pool not known to LVM is critical" bash -c "'$THINFS' doctor vgd/nope >/tmp/nope.txt; [ \$? = 2 ] && grep -q 'LVM reports no thin pool vgd/nope' /tmp/nope.txt"
 [ "$FAILED" = 0 ] || cat /tmp/doctor.log /tmp/nope.txt
 finish
