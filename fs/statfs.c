@@ -28,9 +28,10 @@ static int do_statfs(struct tf_fs *fs, struct statvfs *sv)
 	sv->f_bsize = chunk ? (unsigned long)chunk : FRAGMENT; /* the pool's unit of allocation */
 	sv->f_frsize = FRAGMENT;
 	sv->f_blocks = (fsblkcnt_t)(ip.data_nr_blocks * chunk / FRAGMENT);
-	sv->f_bfree = ip.data_nr_allocated < ip.data_nr_blocks
-			  ? (fsblkcnt_t)((ip.data_nr_blocks - ip.data_nr_allocated) * chunk / FRAGMENT)
-			  : 0;
+	sv->f_bfree =
+	    ip.data_nr_allocated < ip.data_nr_blocks
+		? (fsblkcnt_t)((ip.data_nr_blocks - ip.data_nr_allocated) * chunk / FRAGMENT)
+		: 0;
 	sv->f_bavail = sv->f_bfree;
 	t = tf_voltab_get(fs);
 	sv->f_files = t ? (fsfilcnt_t)t->n : 0; /* one file per thin volume */
