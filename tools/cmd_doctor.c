@@ -65,8 +65,10 @@ static void check_pools(struct tf_doc *d, const char **args, size_t nargs)
 		return;
 	}
 	if (nargs == 0 && n == 0)
-		tf_doc_add(d, "host", "pools", TF_DOC_UNKNOWN,
-			   "LVM reports no thin pools: nothing to check");
+		tf_doc_fix(tf_doc_add(d, "host", "pools", TF_DOC_UNKNOWN,
+				      "LVM reports no thin pools: nothing to check"),
+			   "run doctor where the pools are, or create one: lvcreate -L SIZE -T "
+			   "VG/POOL");
 	for (size_t i = 0; nargs == 0 && i < n; i++)
 		tf_doc_check_pool(d, &pools[i]);
 	for (size_t k = 0; k < nargs; k++) {
