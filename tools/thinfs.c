@@ -19,7 +19,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
 	fprintf(f, "\nSOURCE is a pool-image directory (metadata, data, optional lvm.cfg)\n"
-		   "or a live pool VG/POOL.  Exit codes: 0 ok, 1 error, 2 usage.\n");
+		   "or a live pool VG/POOL.  Exit codes: 0 ok, 1 error, 2 usage (doctor:\n"
+		   "0 ok, 1 warning, 2 critical, 3 unknown).  See thinfs(8).\n");
 }
 
 int main(int argc, char **argv)
