@@ -3,6 +3,7 @@
 #include "doctor.h"
 
 #include "core/base/err.h"
+#include "core/base/vec.h"
 #include "run.h"
 
 #include <errno.h>
@@ -22,20 +23,13 @@ static char *vfmt(const char *fmt, va_list ap)
 struct tf_doc_finding *tf_doc_add(struct tf_doc *d, const char *scope, const char *check,
 				  enum tf_doc_sev sev, const char *fmt, ...)
 {
-	struct tf_doc_finding *f;
+	struct tf_doc_finding *f = TF_VEC_PUSH(d->f, d->n, d->cap);
 	va_list ap;
 
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 16;
-		struct tf_doc_finding *nf = realloc(d->f, cap * sizeof(*nf));
-		if (!nf) {
-			d->oom = true;
-			return NULL;
-		}
-		d->f = nf;
-		d->cap = cap;
+	if (!f) {
+		d->oom = true;
+		return NULL;
 	}
-	f = &d->f[d->n];
 	memset(f, 0, sizeof(*f));
 	f->check = check;
 	f->sev = sev;
@@ -46,10 +40,10 @@ struct tf_doc_finding *tf_doc_add(struct tf_doc *d, const char *scope, const cha
 	if (!f->scope || !f->finding) {
 		free(f->scope);
 		free(f->finding);
+		d->n--;
 		d->oom = true;
 		return NULL;
 	}
-	d->n++;
 	return f;
 }
 
@@ -145,11 +139,13 @@ static int split(char *line, char *f[F_COUNT])
 /* Parses the report: pools first, then each VG's spare metadata LV. */
 static int parse_lvs(char *text, struct tf_doc_pool **out, size_t *n)
 {
+	struct spare {
+		const char *vg; /* points into text */
+		uint64_t size;
+	} *spares = NULL;
 	struct tf_doc_pool *pools = NULL;
-	size_t np = 0, cap = 0, lineno = 0;
-	char *save = NULL, *spares[64];
-	uint64_t spare_sizes[64];
-	size_t nspares = 0;
+	size_t np = 0, cap = 0, nspares = 0, spare_cap = 0, lineno = 0;
+	char *save = NULL;
 
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *f[F_COUNT];
@@ -157,27 +153,24 @@ static int parse_lvs(char *text, struct tf_doc_pool **out, size_t *n)
 		lineno++;
 		if (split(line, f) < 0) {
 			free(pools);
+			free(spares);
 			return tf_fail(EPROTO,
 				       "lvs: line %zu has not the %d fields asked for: '%.80s'",
 				       lineno, F_COUNT, line);
 		}
-		if (strstr(f[F_ROLE], "spare") && nspares < 64) {
-			spares[nspares] = f[F_VG];
-			spare_sizes[nspares++] = num(f[F_SIZE]);
+		if (strstr(f[F_ROLE], "spare")) {
+			struct spare *sp = TF_VEC_PUSH(spares, nspares, spare_cap);
+			if (!sp)
+				goto oom;
+			sp->vg = f[F_VG];
+			sp->size = num(f[F_SIZE]);
 			continue;
 		}
 		if (strcmp(f[F_SEGTYPE], "thin-pool") != 0)
 			continue;
-		if (np == cap) {
-			cap = cap ? cap * 2 : 8;
-			struct tf_doc_pool *nps = realloc(pools, cap * sizeof(*nps));
-			if (!nps) {
-				free(pools);
-				return tf_fail(ENOMEM, "lvs: out of memory");
-			}
-			pools = nps;
-		}
-		struct tf_doc_pool *p = &pools[np++];
+		struct tf_doc_pool *p = TF_VEC_PUSH(pools, np, cap);
+		if (!p)
+			goto oom;
 		memset(p, 0, sizeof(*p));
 		snprintf(p->vg, sizeof(p->vg), "%s", f[F_VG]);
 		copy_name(p->name, sizeof(p->name), f[F_LV]);
@@ -195,16 +188,21 @@ static int parse_lvs(char *text, struct tf_doc_pool **out, size_t *n)
 	for (size_t i = 0; i < nspares; i++) {
 		for (size_t k = 0; k < np; k++) {
 			struct tf_doc_pool *p = &pools[k];
-			if (strcmp(p->vg, spares[i]) != 0)
+			if (strcmp(p->vg, spares[i].vg) != 0)
 				continue;
 			p->has_spare = true;
-			if (spare_sizes[i] > p->spare_size)
-				p->spare_size = spare_sizes[i];
+			if (spares[i].size > p->spare_size)
+				p->spare_size = spares[i].size;
 		}
 	}
+	free(spares);
 	*out = pools;
 	*n = np;
 	return 0;
+oom:
+	free(pools);
+	free(spares);
+	return tf_fail(ENOMEM, "lvs: out of memory");
 }
 
 int tf_doc_list_pools(struct tf_doc_pool **out, size_t *n)
