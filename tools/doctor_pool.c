@@ -268,8 +268,24 @@ static void check_discards(struct pool_ctx *c)
 			   dev);
 }
 
+/* A thinfs mount or command holds the snapshot only while it walks the
+ * metadata: give such a holder up to 2 s to release it before reporting. */
+static void wait_for_release(struct pool_ctx *c)
+{
+	struct tf_dm_pool_status st;
+
+	for (int i = 0; i < 8 && c->st.held; i++) {
+		nanosleep(&(struct timespec){.tv_nsec = 250 * 1000 * 1000}, NULL);
+		if (tf_dm_pool_status(c->dm, &st) < 0)
+			return;
+		c->st.held = st.held;
+		c->st.held_root = st.held_root;
+	}
+}
+
 static void check_held(struct pool_ctx *c)
 {
+	wait_for_release(c);
 	if (!c->st.held) {
 		tf_doc_add(c->d, c->scope, "metadata-snapshot", TF_DOC_OK,
 			   "no metadata snapshot is held");
@@ -277,7 +293,8 @@ static void check_held(struct pool_ctx *c)
 	}
 	tf_doc_fix(tf_doc_add(c->d, c->scope, "metadata-snapshot", TF_DOC_WARNING,
 			      "a metadata snapshot is held (root block %" PRIu64
-			      ") by another program (thin_dump/thin_delta, a backup tool, or one "
+			      ", still after 2 s) by another program (thin_dump/thin_delta, a "
+			      "backup tool, or one "
 			      "that died): thinfs will not read this pool while it is held, and "
 			      "never releases what it did not reserve",
 			      c->st.held_root),

@@ -67,7 +67,7 @@ dmsetup message vgd-pool-tpool 0 reserve_metadata_snap
 held=$(held_field vgd)
 rc=$(doctor held vgd/pool)
 check "a held metadata snapshot: doctor exits 1" [ "$rc" = "1 1" ]
-check "it is reported with its root block" grep -q "WARNING  vgd/pool metadata-snapshot: a metadata snapshot is held (root block $held)" /tmp/held.txt
+check "it is reported with its root block" grep -q "WARNING  vgd/pool metadata-snapshot: a metadata snapshot is held (root block $held, still after 2 s)" /tmp/held.txt
 check "the fix names the release message for this pool" [ "$(fix held vgd/pool metadata-snapshot)" = "when no program uses it any more: dmsetup message vgd-pool-tpool 0 release_metadata_snap" ]
 check "doctor left the other holder's snapshot held" [ "$(held_field vgd)" = "$held" ]
 dmsetup message vgd-pool-tpool 0 release_metadata_snap
