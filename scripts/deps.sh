@@ -12,6 +12,8 @@ PKGS=(
 	# tests: oracles, fixtures and the tools users copy with
 	thin-provisioning-tools zstd e2fsprogs rsync tar coreutils util-linux
 	fdisk gdisk sqlite3 qemu-utils attr jq fuse2fs
+	# the install test: man -l on the pages, systemd-analyze verify on the units
+	man-db systemd
 	# sanitizer and fuzzer runtimes
 	libclang-rt-14-dev
 	# VM tests: a real kernel with dm-thin under qemu
