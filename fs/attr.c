@@ -60,3 +60,8 @@ bool tf_dirbuf_add(struct tf_dirbuf *db, const char *name, fuse_ino_t ino, mode_
 	db->used += need;
 	return true;
 }
+
+bool tf_dirbuf_dots(struct tf_dirbuf *db, fuse_ino_t self, fuse_ino_t parent)
+{
+	return tf_dirbuf_add(db, ".", self, S_IFDIR) && tf_dirbuf_add(db, "..", parent, S_IFDIR);
+}

@@ -9,6 +9,7 @@
 #include "core/ext/ext_view.h"
 #include "core/part/parttable.h"
 #include "core/pool/pool.h"
+#include "core/vol/volume.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -23,7 +24,8 @@ struct tf_files_vol {
 	atomic_int refs;
 	struct tf_fs *fs;
 	struct tf_vol *vol;
-	pthread_mutex_t lock; /* probing and opening views; never held by readers */
+	struct tf_volume *volume; /* vol's, once probed */
+	pthread_mutex_t lock;	  /* probing and opening views; never held by readers */
 	bool probed;
 	int probe_rc;
 	enum fv_kind kind;
@@ -85,29 +87,14 @@ void tf_files_cache_free(struct tf_files_cache *c)
 	free(c);
 }
 
-/* The volume read path as the ext view and the partition parser want it:
- * all bytes or an error. */
-static int fv_read(void *ctx, void *buf, size_t len, uint64_t off)
-{
-	struct tf_files_vol *fv = ctx;
-	ssize_t n = tf_vol_read(fv->fs, fv->vol, buf, len, off);
-
-	if (n < 0)
-		return (int)n;
-	if ((size_t)n != len)
-		return tf_fail(EIO, "volume %s: read of %zu bytes at %llu passes its end",
-			       fv->vol->name, len, (unsigned long long)off);
-	return 0;
-}
-
 static void probe(struct tf_files_vol *fv)
 {
 	struct tf_vol *v = fv->vol;
 	int rc;
 
 	fv->probed = true;
-	if ((rc = tf_vol_load_runs(fv->fs, v)) < 0 ||
-	    (rc = tf_ext_probe(fv_read, fv, 0, v->size_bytes)) < 0) {
+	if ((rc = tf_vol_volume(fv->fs, v, &fv->volume)) < 0 ||
+	    (rc = tf_ext_probe(tf_volume_bio(fv->volume), 0, v->size_bytes)) < 0) {
 		fv->probe_rc = rc;
 		snprintf(fv->reason, sizeof(fv->reason), "%s", tf_errmsg());
 		return;
@@ -117,7 +104,7 @@ static void probe(struct tf_files_vol *fv)
 		snprintf(fv->reason, sizeof(fv->reason), "ext2/3/4 filesystem");
 		return;
 	}
-	if ((rc = tf_parttable_read(fv_read, fv, v->size_bytes, &fv->pt)) < 0) {
+	if ((rc = tf_parttable_read(tf_volume_bio(fv->volume), &fv->pt)) < 0) {
 		fv->probe_rc = rc;
 		snprintf(fv->reason, sizeof(fv->reason), "%s", tf_errmsg());
 		return;
@@ -133,7 +120,7 @@ static void probe(struct tf_files_vol *fv)
 		const struct tf_part *p = &fv->pt.parts[i];
 		if (p->index <= MAX_PART)
 			fv->part_ext[p->index] =
-			    tf_ext_probe(fv_read, fv, p->start, p->length) == 1;
+			    tf_ext_probe(tf_volume_bio(fv->volume), p->start, p->length) == 1;
 	}
 	snprintf(fv->reason, sizeof(fv->reason), "%s partition table, %u partitions%s%s",
 		 fv->pt.scheme == TF_PT_GPT ? "GPT" : "MBR", fv->pt.count,
@@ -235,7 +222,8 @@ static int fv_view(struct tf_files_vol *fv, unsigned part, struct tf_ext_view **
 		if ((part && (!p || !fv->part_ext[part])) || (!part && fv->kind != FV_EXT))
 			rc = -ENOENT;
 		else
-			rc = tf_ext_view_open(fv_read, fv, off, len, label, NULL, &fv->views[part]);
+			rc = tf_ext_view_open(tf_volume_bio(fv->volume), off, len, label, NULL,
+					      &fv->views[part]);
 		if (rc == 0 && tf_ext_view_note(fv->views[part])[0]) {
 			/* Say what opening did (a journal replayed, a backup superblock). */
 			size_t l = strlen(fv->reason);
@@ -255,20 +243,6 @@ static int fv_view(struct tf_files_vol *fv, unsigned part, struct tf_ext_view **
 	*out = fv->views[part];
 	pthread_mutex_unlock(&fv->lock);
 	return *out ? 0 : (rc ? rc : -ENOENT);
-}
-
-/* Bytes of [off, off+len) of the volume that are mapped. */
-static uint64_t mapped_in(const struct tf_vol *v, uint64_t off, uint64_t len)
-{
-	uint64_t cb = v->chunk_bytes, sum = 0, end = off + len;
-
-	for (size_t i = 0; i < v->nruns; i++) {
-		uint64_t b = v->runs[i].vbegin * cb, e = (v->runs[i].vbegin + v->runs[i].len) * cb;
-		if (e <= off || b >= end)
-			continue;
-		sum += (e < end ? e : end) - (b > off ? b : off);
-	}
-	return sum;
 }
 
 static int ext_attr(struct tf_files_vol *fv, unsigned part, uint32_t eino, struct stat *st)
@@ -294,7 +268,8 @@ static int node_attr(struct tf_fs *fs, struct tf_files_vol *fv, fuse_ino_t ino, 
 		const struct tf_part *p = part_by_num(fv, tf_ino_part_num(ino));
 		if (!p || fv->part_ext[p->index])
 			return -ENOENT;
-		tf_fs_file_attr(fs, ino, p->length, mapped_in(fv->vol, p->start, p->length) / 512,
+		tf_fs_file_attr(fs, ino, p->length,
+				tf_volume_mapped_bytes(fv->volume, p->start, p->length) / 512,
 				fv->vol->ctime, st);
 		return 0;
 	}
@@ -317,12 +292,16 @@ static uint32_t ino_thin(fuse_ino_t ino)
 	}
 }
 
-int tf_files_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
+static int files_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
 {
+	struct tf_files_vol *fv;
 	int rc;
-	struct tf_files_vol *fv = fv_get(fs, ino_thin(ino), &rc);
 
-	if (!fv)
+	if (ino == TF_INO_FILES) {
+		tf_fs_dir_attr(fs, ino, st);
+		return 0;
+	}
+	if (!(fv = fv_get(fs, ino_thin(ino), &rc)))
 		return rc;
 	rc = node_attr(fs, fv, ino, st);
 	fv_put(fv);
@@ -345,8 +324,8 @@ static bool parse_part_name(const char *name, unsigned *n, bool *img)
 	return *end == '\0' || *img;
 }
 
-int tf_files_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
-		    struct fuse_entry_param *e)
+static int files_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
+			struct fuse_entry_param *e)
 {
 	struct tf_files_vol *fv;
 	int rc;
@@ -395,7 +374,7 @@ int tf_files_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
 	return rc;
 }
 
-int tf_files_opendir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h)
+static int files_opendir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h)
 {
 	struct tf_ext_view *view;
 	int rc;
@@ -405,6 +384,7 @@ int tf_files_opendir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h)
 	if (!(h->fv = fv_get(fs, ino_thin(ino), &rc)))
 		return rc;
 	if (tf_ino_class(ino) == TF_IC_EXT) {
+		h->cache = tf_pool_kind(fs->pool) == TF_POOL_IMAGE;
 		rc = fv_view(h->fv, tf_ino_ext_part(ino), &view);
 		if (rc == 0)
 			rc = tf_ext_opendir(view, tf_ino_ext_num(ino), &h->ed);
@@ -442,9 +422,15 @@ static int ext_fill(void *arg, const char *name, uint32_t ino, unsigned dtype, u
 	return 0;
 }
 
-int tf_files_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h, struct tf_dirbuf *db)
+static int files_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h, struct tf_dirbuf *db)
 {
 	(void)fs;
+	if (h->ed) { /* ext directories carry their own ".", ".." and cookies */
+		struct ext_fill f = {db, h->fv, tf_ino_ext_part(ino), tf_ino_ext_num(ino)};
+		int rc = tf_ext_readdir(h->ed, (uint64_t)db->from, ext_fill, &f);
+		return rc < 0 ? rc : 0;
+	}
+	tf_dirbuf_dots(db, ino, ino == TF_INO_FILES ? TF_INO_ROOT : TF_INO_FILES);
 	if (ino == TF_INO_FILES) {
 		for (size_t i = 0; h->tab && i < h->tab->n; i++)
 			if (!tf_dirbuf_add(db, h->tab->by_name[i]->name,
@@ -452,11 +438,6 @@ int tf_files_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h, struct
 					   S_IFDIR))
 				break;
 		return 0;
-	}
-	if (h->ed) {
-		struct ext_fill f = {db, h->fv, tf_ino_ext_part(ino), tf_ino_ext_num(ino)};
-		int rc = tf_ext_readdir(h->ed, (uint64_t)db->from, ext_fill, &f);
-		return rc < 0 ? rc : 0;
 	}
 	for (unsigned i = 0; h->fv && i < h->fv->pt.count; i++) {
 		const struct tf_part *p = &h->fv->pt.parts[i];
@@ -476,18 +457,22 @@ int tf_files_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h, struct
 	return 0;
 }
 
-void tf_files_releasedir(struct tf_dirh *h)
+static void files_releasedir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h)
 {
+	(void)fs;
+	(void)ino;
 	if (h->ed)
 		tf_ext_closedir(h->ed);
 	fv_put(h->fv);
 }
 
-int tf_files_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+static int files_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct files_fh *h;
 	int rc;
 
+	if (tf_ino_class(ino) != TF_IC_PART && tf_ino_class(ino) != TF_IC_EXT)
+		return -EISDIR;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		return tf_fail(EROFS, "files/: the filesystems inside volumes are read-only");
 	h = calloc(1, sizeof(*h));
@@ -518,8 +503,8 @@ int tf_files_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 	return 0;
 }
 
-ssize_t tf_files_read(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, char *buf,
-		      size_t size, off_t off)
+static ssize_t files_read(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, char *buf,
+			  size_t size, off_t off)
 {
 	struct files_fh *h = (struct files_fh *)(uintptr_t)fi->fh;
 
@@ -529,11 +514,12 @@ ssize_t tf_files_read(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *f
 		return 0;
 	if (size > h->length - (uint64_t)off)
 		size = (size_t)(h->length - (uint64_t)off);
-	return tf_vol_read(fs, h->fv->vol, buf, size, h->start + (uint64_t)off);
+	(void)fs;
+	return tf_volume_read(h->fv->volume, buf, size, h->start + (uint64_t)off);
 }
 
-int tf_files_lseek(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, off_t off,
-		   int whence, off_t *res)
+static int files_lseek(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, off_t off,
+		       int whence, off_t *res)
 {
 	struct files_fh *h = (struct files_fh *)(uintptr_t)fi->fh;
 	uint64_t r;
@@ -554,7 +540,7 @@ int tf_files_lseek(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, 
 	}
 	if ((uint64_t)off >= h->length)
 		return -ENXIO;
-	rc = tf_vol_seek(h->fv->vol, h->start + (uint64_t)off, whence, &r);
+	rc = tf_volume_seek(h->fv->volume, h->start + (uint64_t)off, whence, &r);
 	if (rc == -ENXIO && whence == SEEK_HOLE)
 		r = h->start + h->length;
 	else if (rc < 0)
@@ -568,7 +554,7 @@ int tf_files_lseek(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, 
 	return 0;
 }
 
-void tf_files_release(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+static void files_release(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct files_fh *h = (struct files_fh *)(uintptr_t)fi->fh;
 
@@ -598,7 +584,7 @@ static struct tf_files_vol *ext_target(struct tf_fs *fs, fuse_ino_t ino, struct 
 	return fv;
 }
 
-int tf_files_readlink(struct tf_fs *fs, fuse_ino_t ino, char *buf, size_t size)
+static int files_readlink(struct tf_fs *fs, fuse_ino_t ino, char *buf, size_t size)
 {
 	struct tf_ext_view *view;
 	int rc;
@@ -611,8 +597,8 @@ int tf_files_readlink(struct tf_fs *fs, fuse_ino_t ino, char *buf, size_t size)
 	return rc;
 }
 
-ssize_t tf_files_getxattr(struct tf_fs *fs, fuse_ino_t ino, const char *name, void *buf,
-			  size_t size)
+static ssize_t files_getxattr(struct tf_fs *fs, fuse_ino_t ino, const char *name, void *buf,
+			      size_t size)
 {
 	struct tf_ext_view *view;
 	ssize_t n;
@@ -626,7 +612,7 @@ ssize_t tf_files_getxattr(struct tf_fs *fs, fuse_ino_t ino, const char *name, vo
 	return n;
 }
 
-ssize_t tf_files_listxattr(struct tf_fs *fs, fuse_ino_t ino, char *buf, size_t size)
+static ssize_t files_listxattr(struct tf_fs *fs, fuse_ino_t ino, char *buf, size_t size)
 {
 	struct tf_ext_view *view;
 	ssize_t n;
@@ -649,13 +635,34 @@ void tf_files_status(struct tf_fs *fs, struct tf_strbuf *sb)
 	for (size_t i = 0; i < c->n; i++) {
 		struct tf_files_vol *fv = c->v[i].fv;
 
-		pthread_mutex_lock(&fv->lock);
 		tf_sb_printf(sb, "%s", i ? ", " : "");
 		tf_sb_json_str(sb, fv->vol->name);
 		tf_sb_printf(sb, ": ");
-		tf_sb_json_str(sb, fv->reason);
-		pthread_mutex_unlock(&fv->lock);
+		/* fv->lock is held while a volume is probed or a view opened
+		 * (data I/O, a journal replay): say so rather than wait. */
+		if (pthread_mutex_trylock(&fv->lock) == 0) {
+			tf_sb_json_str(sb, fv->reason);
+			pthread_mutex_unlock(&fv->lock);
+		} else {
+			tf_sb_json_str(sb, "being probed or opened");
+		}
 	}
 	pthread_mutex_unlock(&c->lock);
 	tf_sb_printf(sb, "}");
 }
+
+const struct tf_subtree tf_files_subtree = {
+    .name = "files",
+    .getattr = files_getattr,
+    .lookup = files_lookup,
+    .opendir = files_opendir,
+    .readdir = files_readdir,
+    .releasedir = files_releasedir,
+    .open = files_open,
+    .read = files_read,
+    .lseek = files_lseek,
+    .release = files_release,
+    .readlink = files_readlink,
+    .getxattr = files_getxattr,
+    .listxattr = files_listxattr,
+};

@@ -22,6 +22,17 @@
 
 struct tf_pool;
 struct tf_index;
+struct tf_files_vol;
+struct tf_ext_dir;
+struct tf_volume;
+
+/* The largest read the kernel sends.  A zero-copy reply goes through a
+ * pipe that must hold it plus a 16-byte header, and without
+ * CAP_SYS_RESOURCE a pipe holds at most /proc/sys/fs/pipe-max-size (1 MiB
+ * by default); a reply that does not fit is copied instead. */
+#ifndef TF_FS_MAX_READ
+#define TF_FS_MAX_READ (512u << 10)
+#endif
 
 /* One thin LV as the tree serves it.  Immutable once published, shared by
  * reference count between the volume table and open files, so a refresh
@@ -36,12 +47,11 @@ struct tf_vol {
 	int64_t ctime;
 	uint64_t mapped_chunks;
 	uint64_t chunk_bytes;
-	uint64_t tid; /* pool transaction id this entry was built from */
-	/* The chunk map, loaded from the index on first open. */
-	pthread_mutex_t runs_lock;
-	bool runs_loaded;
-	struct tf_thin_run *runs;
-	size_t nruns;
+	uint64_t tid;	       /* pool transaction id this entry was built from */
+	uint64_t mapping_root; /* with thin_id, lv_id and ctime: which device this is */
+	/* The volume (its chunk map), loaded from the index on first open and
+	 * then never changed; see tf_vol_volume. */
+	_Atomic(struct tf_volume *) volume;
 };
 
 /* All volumes of one index generation, sorted by name and by thin id. */
@@ -57,7 +67,13 @@ struct tf_fs {
 	struct tf_fs_opts opts;
 	struct tf_pool *pool;
 	struct tf_index *ix;
-	pthread_mutex_t ix_lock; /* the index connection is used by one thread at a time */
+	/* ix serves short queries, one thread at a time under ix_lock; slow
+	 * work (a refresh, a delta's metadata walk) takes a connection of its
+	 * own (tf_fs_ix_take), so no request waits for a walk. */
+	pthread_mutex_t ix_lock;
+	pthread_mutex_t spare_lock; /* the spare connections' list only */
+	struct tf_index *spare[4];
+	size_t nspare;
 	char index_path[4096];
 
 	pthread_mutex_t tab_lock; /* guards the pointer swap only */
@@ -88,20 +104,21 @@ struct tf_vol *tf_voltab_by_name(struct tf_voltab *t, const char *name);
 struct tf_vol *tf_voltab_by_id(struct tf_voltab *t, uint32_t thin_id);
 void tf_vol_get(struct tf_vol *v);
 void tf_vol_put(struct tf_vol *v);
-/* Loads v's chunk map from the index if it is not loaded yet. */
-int tf_vol_load_runs(struct tf_fs *fs, struct tf_vol *v);
-/* Reads [off, off+len) of the volume: holes as zeros, mapped chunks through
- * the pool.  Returns bytes read (short only at end of volume) or -errno. */
-ssize_t tf_vol_read(struct tf_fs *fs, struct tf_vol *v, void *buf, size_t len, uint64_t off);
-/* SEEK_DATA / SEEK_HOLE over the chunk map; -ENXIO past the last data. */
-int tf_vol_seek(struct tf_vol *v, uint64_t off, int whence, uint64_t *res);
+/* The volume of v (core/vol/volume.h), loaded from the index on first use;
+ * borrowed: valid while the caller holds its reference on v. */
+int tf_vol_volume(struct tf_fs *fs, struct tf_vol *v, struct tf_volume **out);
+
+/* ---- index connections for slow work (mount.c) ---- */
+/* A connection no other thread uses until it is given back. */
+int tf_fs_ix_take(struct tf_fs *fs, struct tf_index **out);
+void tf_fs_ix_give(struct tf_fs *fs, struct tf_index *ix);
 
 /* ---- attributes (attr.c) ---- */
 void tf_fs_dir_attr(const struct tf_fs *fs, fuse_ino_t ino, struct stat *st);
 void tf_fs_file_attr(const struct tf_fs *fs, fuse_ino_t ino, uint64_t size, uint64_t blocks512,
 		     int64_t time, struct stat *st);
 
-/* ---- directory listings (dirbuf.c) ---- */
+/* ---- directory listings (attr.c) ---- */
 struct tf_dirbuf {
 	fuse_req_t req;
 	char *buf;
@@ -113,56 +130,92 @@ struct tf_dirbuf {
 /* Adds entry number `cookie - 1` if the kernel wants it; returns false when
  * the buffer is full (stop listing). */
 bool tf_dirbuf_add(struct tf_dirbuf *db, const char *name, fuse_ino_t ino, mode_t mode);
+/* Adds "." and "..". */
+bool tf_dirbuf_dots(struct tf_dirbuf *db, fuse_ino_t self, fuse_ino_t parent);
 
-/* ---- subtrees ---- */
-/* Each returns 0 or -errno; ops.c replies. */
-int tf_volumes_lookup(struct tf_fs *fs, const char *name, struct fuse_entry_param *e);
-int tf_volumes_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st);
-int tf_volumes_readdir(struct tf_fs *fs, struct tf_voltab *tab, struct tf_dirbuf *db);
-int tf_volumes_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
-ssize_t tf_volumes_read(struct tf_fs *fs, struct fuse_file_info *fi, char *buf, size_t size,
-			off_t off);
-int tf_volumes_lseek(struct tf_fs *fs, struct fuse_file_info *fi, off_t off, int whence,
-		     off_t *res);
-void tf_volumes_release(struct tf_fs *fs, struct fuse_file_info *fi);
+/* A directory handle of any subtree (ops.c keeps it in fi->fh). */
+struct tf_dirh {
+	struct tf_voltab *tab;	 /* the volume table generation listed */
+	struct tf_files_vol *fv; /* files/: the volume's state */
+	struct tf_ext_dir *ed;	 /* files/: an ext directory */
+	bool cache;		 /* the listing never changes: let the kernel keep it */
+};
 
-/* deltas.c */
+/* ---- subtrees ----
+ *
+ * Every node belongs to one subtree, chosen from its inode number alone
+ * (ops.c: by class, and for the fixed directories by number).  A subtree is
+ * one file that fills one of these tables; ops.c dispatches each FUSE
+ * operation once through it and makes the one reply.  Every function
+ * returns 0 (or a count) or -errno with the message set (core/base/err.h).
+ * A NULL entry answers: lookup -ENOENT, opendir -ENOTDIR, open -EISDIR,
+ * lseek -EINVAL, readlink -EINVAL, getxattr -ENODATA, listxattr an empty
+ * list, and every write operation -EROFS.  Lookup, create, rename and
+ * unlink go to the subtree of the parent directory.
+ *
+ * Adding a subtree: one file with its table, one row in ops.c. */
+struct tf_subtree {
+	const char *name; /* for messages */
+	int (*getattr)(struct tf_fs *fs, fuse_ino_t ino, struct stat *st);
+	int (*lookup)(struct tf_fs *fs, fuse_ino_t parent, const char *name,
+		      struct fuse_entry_param *e);
+	/* Directories: h->tab is already held; readdir adds "." and ".." too. */
+	int (*opendir)(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h);
+	int (*readdir)(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h, struct tf_dirbuf *db);
+	void (*releasedir)(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h);
+	/* Files: open sets fi->fh, release undoes it. */
+	int (*open)(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
+	ssize_t (*read)(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, char *buf,
+			size_t size, off_t off);
+	/* Zero-copy reads, tried before read: describe [off, off+size) as up
+	 * to max libfuse buffers (descriptor ranges, or tf_fs_zeros for
+	 * holes) and return the bytes they cover, short only at the end of
+	 * the file; -ENOTSUP sends the request to read instead. */
+	ssize_t (*read_bufs)(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
+			     size_t size, off_t off, struct fuse_buf *bufs, size_t max, size_t *n);
+	int (*lseek)(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, off_t off,
+		     int whence, off_t *res);
+	void (*release)(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
+	int (*readlink)(struct tf_fs *fs, fuse_ino_t ino, char *buf, size_t size);
+	ssize_t (*getxattr)(struct tf_fs *fs, fuse_ino_t ino, const char *name, void *buf,
+			    size_t size);
+	ssize_t (*listxattr)(struct tf_fs *fs, fuse_ino_t ino, char *buf, size_t size);
+	/* Writable subtrees. */
+	int (*create)(struct tf_fs *fs, fuse_ino_t parent, const char *name,
+		      struct fuse_entry_param *e, struct fuse_file_info *fi);
+	ssize_t (*write)(struct tf_fs *fs, struct fuse_file_info *fi, const char *buf, size_t size,
+			 off_t off);
+	int (*flush)(struct tf_fs *fs, struct fuse_file_info *fi);
+	int (*setattr)(struct tf_fs *fs, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct stat *out);
+	int (*rename)(struct tf_fs *fs, const char *from, const char *to);
+	int (*unlink)(struct tf_fs *fs, const char *name);
+};
+
+extern const struct tf_subtree tf_root_subtree;	   /* root.c: "/" and .thinfs/ */
+extern const struct tf_subtree tf_status_subtree;  /* status.c: .thinfs/status */
+extern const struct tf_subtree tf_volumes_subtree; /* volumes.c */
+extern const struct tf_subtree tf_files_subtree;   /* files.c */
+extern const struct tf_subtree tf_deltas_subtree;  /* deltas.c */
+extern const struct tf_subtree tf_receive_subtree; /* recvdir.c */
+
+/* Zeros for holes in zero-copy replies, never written (ops.c). */
+extern const char *const tf_fs_zeros;
+#define TF_FS_ZEROS_BYTES TF_FS_MAX_READ
+
+/* The attributes of any node, through its subtree (ops.c). */
+int tf_fs_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st);
+
+/* The state each subtree keeps for the mount (mount.c makes and frees it). */
 struct tf_delta_cache;
 int tf_deltas_cache_new(struct tf_delta_cache **out);
 void tf_deltas_cache_free(struct tf_delta_cache *c);
-int tf_deltas_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
-		     struct fuse_entry_param *e);
-int tf_deltas_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st);
-int tf_deltas_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_voltab *tab,
-		      struct tf_dirbuf *db);
-int tf_deltas_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
-ssize_t tf_deltas_read(struct fuse_file_info *fi, char *buf, size_t size, off_t off);
-void tf_deltas_release(struct fuse_file_info *fi);
-
-/* recvdir.c */
 struct tf_recv_table;
 int tf_recvdir_new(struct tf_recv_table **out);
 void tf_recvdir_free(struct tf_recv_table *t);
-int tf_recvdir_lookup(struct tf_fs *fs, const char *name, struct fuse_entry_param *e);
-int tf_recvdir_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st);
-int tf_recvdir_readdir(struct tf_fs *fs, struct tf_dirbuf *db);
-int tf_recvdir_create(struct tf_fs *fs, const char *name, struct fuse_entry_param *e,
-		      struct fuse_file_info *fi);
-int tf_recvdir_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
-ssize_t tf_recvdir_write(struct tf_fs *fs, struct fuse_file_info *fi, const char *buf, size_t size,
-			 off_t off);
-int tf_recvdir_flush(struct tf_fs *fs, struct fuse_file_info *fi);
-void tf_recvdir_release(struct tf_fs *fs, struct fuse_file_info *fi);
-int tf_recvdir_setattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *attr, int to_set,
-		       struct stat *out);
-int tf_recvdir_rename(struct tf_fs *fs, const char *from, const char *to);
-int tf_recvdir_unlink(struct tf_fs *fs, const char *name);
 
 /* statfs.c: the pool's data size and usage, for df (replies itself). */
 void tf_fs_statfs(fuse_req_t req, fuse_ino_t ino);
-
-/* status.c: renders .thinfs/status into a malloc'd buffer. */
-int tf_status_render(struct tf_fs *fs, char **out, size_t *len);
 
 /* ---- lifecycle (mount.c) ---- */
 const struct fuse_lowlevel_ops *tf_fs_ops(void);

@@ -20,9 +20,34 @@
 #include <time.h>
 #include <unistd.h>
 
+int tf_fs_ix_take(struct tf_fs *fs, struct tf_index **out)
+{
+	*out = NULL;
+	pthread_mutex_lock(&fs->spare_lock);
+	if (fs->nspare)
+		*out = fs->spare[--fs->nspare];
+	pthread_mutex_unlock(&fs->spare_lock);
+	return *out ? 0 : tf_index_open(fs->index_path, out);
+}
+
+void tf_fs_ix_give(struct tf_fs *fs, struct tf_index *ix)
+{
+	pthread_mutex_lock(&fs->spare_lock);
+	if (fs->nspare < sizeof(fs->spare) / sizeof(fs->spare[0])) {
+		fs->spare[fs->nspare++] = ix;
+		ix = NULL;
+	}
+	pthread_mutex_unlock(&fs->spare_lock);
+	tf_index_close(ix);
+}
+
+/* A refresh walks the metadata (and on a live pool runs LVM): it runs on a
+ * connection of its own, so volume opens and status reads go on, and the
+ * new volume table is swapped in when it is done. */
 static int refresh_once(struct tf_fs *fs, bool force)
 {
 	struct tf_index_stats st;
+	struct tf_index *ix;
 	uint64_t tid;
 	int rc;
 
@@ -37,9 +62,10 @@ static int refresh_once(struct tf_fs *fs, bool force)
 		if (tid == have)
 			return 0;
 	}
-	pthread_mutex_lock(&fs->ix_lock);
-	rc = tf_index_refresh(fs->ix, fs->pool, false, &st);
-	pthread_mutex_unlock(&fs->ix_lock);
+	if ((rc = tf_fs_ix_take(fs, &ix)) < 0)
+		return rc;
+	rc = tf_index_refresh(ix, fs->pool, false, &st);
+	tf_fs_ix_give(fs, ix);
 	if (rc == 0)
 		rc = tf_fs_reload(fs);
 	if (rc == 0)
@@ -107,6 +133,7 @@ static int fs_open(struct tf_fs *fs, const struct tf_fs_opts *opts)
 	fs->opts = *opts;
 	fs->mounted_at = (int64_t)time(NULL);
 	pthread_mutex_init(&fs->ix_lock, NULL);
+	pthread_mutex_init(&fs->spare_lock, NULL);
 	pthread_mutex_init(&fs->tab_lock, NULL);
 	if ((rc = tf_files_cache_new(&fs->files)) < 0 ||
 	    (rc = tf_deltas_cache_new(&fs->deltas)) < 0 || (rc = tf_recvdir_new(&fs->recv)) < 0)
@@ -125,6 +152,10 @@ static int fs_open(struct tf_fs *fs, const struct tf_fs_opts *opts)
 		return rc;
 	if ((rc = tf_index_refresh(fs->ix, fs->pool, false, &st)) < 0)
 		return rc;
+	/* One spare connection opened now, while nothing else writes. */
+	if ((rc = tf_index_open(fs->index_path, &fs->spare[0])) < 0)
+		return rc;
+	fs->nspare = 1;
 	return tf_fs_reload(fs);
 }
 
@@ -145,9 +176,12 @@ static void fs_close(struct tf_fs *fs)
 	tf_recvdir_free(fs->recv);
 	if (fs->ix)
 		tf_index_close(fs->ix);
+	while (fs->nspare)
+		tf_index_close(fs->spare[--fs->nspare]);
 	if (fs->pool)
 		tf_pool_close(fs->pool);
 	pthread_mutex_destroy(&fs->ix_lock);
+	pthread_mutex_destroy(&fs->spare_lock);
 	pthread_mutex_destroy(&fs->tab_lock);
 }
 
@@ -157,8 +191,8 @@ static int build_args(const struct tf_fs_opts *opts, struct fuse_args *args)
 	int n;
 
 	n = snprintf(o, sizeof(o),
-		     "fsname=thinfs:%s,subtype=thinfs,default_permissions,max_read=1048576%s",
-		     opts->source, opts->allow_other ? ",allow_other" : "");
+		     "fsname=thinfs:%s,subtype=thinfs,default_permissions,max_read=%u%s",
+		     opts->source, TF_FS_MAX_READ, opts->allow_other ? ",allow_other" : "");
 	if (n < 0 || n >= (int)sizeof(o) || strchr(opts->source, ','))
 		return tf_fail(EINVAL, "%s: a source name with ',' cannot be a mount fsname",
 			       opts->source);

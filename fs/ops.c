@@ -1,10 +1,10 @@
-/* ops.c — the FUSE low-level operations: dispatch by inode class to the
- * subtree that owns the node, then exactly one reply.
+/* ops.c — the FUSE low-level operations: find the subtree that owns the
+ * node (from its inode number alone), call it once, then make exactly one
+ * reply.
  *
  * Inode numbers are computed (ino.h), so there is no inode table to keep in
  * step with lookup counts: forget needs no work.
  */
-#include "files.h"
 #include "fs.h"
 #include "ino.h"
 
@@ -17,32 +17,30 @@
 #include <string.h>
 #include <syslog.h>
 
-/* The directories and files that always exist. */
-struct fixed_node {
-	fuse_ino_t ino;
-	fuse_ino_t parent;
-	const char *name;
-	mode_t type;
+/* The owner of every node: the fixed directories and files by number, all
+ * other nodes by the class their inode number carries. */
+static const struct tf_subtree *const by_fixed[] = {
+    [TF_INO_ROOT] = &tf_root_subtree,	    [TF_INO_VOLUMES] = &tf_volumes_subtree,
+    [TF_INO_FILES] = &tf_files_subtree,	    [TF_INO_DELTAS] = &tf_deltas_subtree,
+    [TF_INO_RECEIVE] = &tf_receive_subtree, [TF_INO_META] = &tf_root_subtree,
+    [TF_INO_STATUS] = &tf_status_subtree,
 };
 
-static const struct fixed_node fixed_nodes[] = {
-    {TF_INO_ROOT, TF_INO_ROOT, "", S_IFDIR},
-    {TF_INO_VOLUMES, TF_INO_ROOT, "volumes", S_IFDIR},
-    {TF_INO_FILES, TF_INO_ROOT, "files", S_IFDIR},
-    {TF_INO_DELTAS, TF_INO_ROOT, "deltas", S_IFDIR},
-    {TF_INO_RECEIVE, TF_INO_ROOT, "receive", S_IFDIR},
-    {TF_INO_META, TF_INO_ROOT, ".thinfs", S_IFDIR},
-    {TF_INO_STATUS, TF_INO_META, "status", S_IFREG},
+static const struct tf_subtree *const by_class[] = {
+    [TF_IC_VOLUME] = &tf_volumes_subtree,  [TF_IC_DELTA_DIR] = &tf_deltas_subtree,
+    [TF_IC_DELTA] = &tf_deltas_subtree,	   [TF_IC_FULL_STREAM] = &tf_deltas_subtree,
+    [TF_IC_RECEIVE] = &tf_receive_subtree, [TF_IC_FILES_LV] = &tf_files_subtree,
+    [TF_IC_PART] = &tf_files_subtree,	   [TF_IC_EXT] = &tf_files_subtree,
 };
 
-#define N_FIXED (sizeof(fixed_nodes) / sizeof(fixed_nodes[0]))
-
-static const struct fixed_node *fixed_by_ino(fuse_ino_t ino)
+/* NULL for a number no subtree owns. */
+static const struct tf_subtree *subtree_of(fuse_ino_t ino)
 {
-	for (size_t i = 0; i < N_FIXED; i++)
-		if (fixed_nodes[i].ino == ino)
-			return &fixed_nodes[i];
-	return NULL;
+	enum tf_ino_class c = tf_ino_class(ino);
+
+	if (c == TF_IC_FIXED)
+		return ino < sizeof(by_fixed) / sizeof(by_fixed[0]) ? by_fixed[ino] : NULL;
+	return (size_t)c < sizeof(by_class) / sizeof(by_class[0]) ? by_class[c] : NULL;
 }
 
 static struct tf_fs *fs_of(fuse_req_t req)
@@ -50,6 +48,7 @@ static struct tf_fs *fs_of(fuse_req_t req)
 	struct tf_fs *fs = fuse_req_userdata(req);
 
 	atomic_fetch_add(&fs->requests, 1);
+	tf_err_clear();
 	return fs;
 }
 
@@ -65,57 +64,13 @@ static int logged(struct tf_fs *fs, int rc, const char *op)
 	return rc;
 }
 
-/* ---- attributes ---- */
+/* ---- attributes and names ---- */
 
-static int status_size(struct tf_fs *fs, size_t *len)
+int tf_fs_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
 {
-	char *s;
-	int rc = tf_status_render(fs, &s, len);
+	const struct tf_subtree *t = subtree_of(ino);
 
-	if (rc == 0)
-		free(s);
-	return rc;
-}
-
-static int do_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
-{
-	const struct fixed_node *f = fixed_by_ino(ino);
-
-	if (f && f->type == S_IFDIR) {
-		tf_fs_dir_attr(fs, ino, st);
-		return 0;
-	}
-	if (ino == TF_INO_STATUS) {
-		size_t len = 0;
-		int rc = status_size(fs, &len);
-		tf_fs_file_attr(fs, ino, len, 0, 0, st);
-		st->st_blocks = (blkcnt_t)((len + 511) / 512);
-		return rc;
-	}
-	switch (tf_ino_class(ino)) {
-	case TF_IC_VOLUME:
-		return tf_volumes_getattr(fs, ino, st);
-	case TF_IC_FILES_LV:
-	case TF_IC_PART:
-	case TF_IC_EXT:
-		return tf_files_getattr(fs, ino, st);
-	case TF_IC_DELTA_DIR:
-	case TF_IC_DELTA:
-	case TF_IC_FULL_STREAM:
-		return tf_deltas_getattr(fs, ino, st);
-	case TF_IC_RECEIVE:
-		return tf_recvdir_getattr(fs, ino, st);
-	default:
-		return -ENOENT;
-	}
-}
-
-/* Whether a node lives below files/ (its work is in files.c). */
-static bool in_files(fuse_ino_t ino)
-{
-	enum tf_ino_class c = tf_ino_class(ino);
-
-	return ino == TF_INO_FILES || c == TF_IC_FILES_LV || c == TF_IC_PART || c == TF_IC_EXT;
+	return t ? t->getattr(fs, ino, st) : -ENOENT;
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -125,45 +80,22 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	int rc;
 
 	(void)fi;
-	tf_err_clear();
-	rc = logged(fs, do_getattr(fs, ino, &st), "getattr");
+	rc = logged(fs, tf_fs_getattr(fs, ino, &st), "getattr");
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_attr(req, &st, 1.0);
 }
 
-static int do_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
-		     struct fuse_entry_param *e)
-{
-	memset(e, 0, sizeof(*e));
-	e->attr_timeout = 1.0;
-	e->entry_timeout = 1.0;
-	for (size_t i = 1; i < N_FIXED; i++) {
-		if (fixed_nodes[i].parent == parent && strcmp(fixed_nodes[i].name, name) == 0) {
-			e->ino = fixed_nodes[i].ino;
-			return do_getattr(fs, e->ino, &e->attr);
-		}
-	}
-	if (parent == TF_INO_VOLUMES)
-		return tf_volumes_lookup(fs, name, e);
-	if (in_files(parent))
-		return tf_files_lookup(fs, parent, name, e);
-	if (parent == TF_INO_DELTAS || tf_ino_class(parent) == TF_IC_DELTA_DIR)
-		return tf_deltas_lookup(fs, parent, name, e);
-	if (parent == TF_INO_RECEIVE)
-		return tf_recvdir_lookup(fs, name, e);
-	return -ENOENT;
-}
-
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct tf_fs *fs = fs_of(req);
-	struct fuse_entry_param e;
+	const struct tf_subtree *t = subtree_of(parent);
+	struct fuse_entry_param e = {.attr_timeout = 1.0, .entry_timeout = 1.0};
 	int rc;
 
-	tf_err_clear();
-	rc = logged(fs, do_lookup(fs, parent, name, &e), "lookup");
+	rc = t && t->lookup ? t->lookup(fs, parent, name, &e) : -ENOENT;
+	rc = logged(fs, rc, "lookup");
 	if (rc == -ENOENT) {
 		/* A negative entry with a short timeout: volumes may appear. */
 		memset(&e, 0, sizeof(e));
@@ -181,22 +113,22 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct tf_fs *fs = fs_of(req);
-	const struct fixed_node *f = fixed_by_ino(ino);
-	struct tf_dirh *h = calloc(1, sizeof(*h));
-	int rc = 0;
+	const struct tf_subtree *t = subtree_of(ino);
+	struct tf_dirh *h;
+	int rc;
 
-	if (!h) {
+	if (!t) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (!(h = calloc(1, sizeof(*h)))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	tf_err_clear();
 	/* A listing sees one generation of the volume table from start to end,
 	 * so cookies stay meaningful across a refresh. */
 	h->tab = tf_voltab_get(fs);
-	if (in_files(ino))
-		rc = logged(fs, tf_files_opendir(fs, ino, h), "opendir");
-	else if ((!f || f->type != S_IFDIR) && tf_ino_class(ino) != TF_IC_DELTA_DIR)
-		rc = -ENOTDIR;
+	rc = logged(fs, t->opendir ? t->opendir(fs, ino, h) : -ENOTDIR, "opendir");
 	if (rc < 0) {
 		tf_voltab_put(h->tab);
 		free(h);
@@ -204,17 +136,18 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->cache_readdir =
-	    tf_pool_kind(fs->pool) == TF_POOL_IMAGE && tf_ino_class(ino) == TF_IC_EXT;
+	fi->cache_readdir = h->cache;
 	fuse_reply_open(req, fi);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct tf_fs *fs = fs_of(req);
+	const struct tf_subtree *t = subtree_of(ino);
 	struct tf_dirh *h = (struct tf_dirh *)(uintptr_t)fi->fh;
 
-	(void)ino;
-	tf_files_releasedir(h);
+	if (t && t->releasedir)
+		t->releasedir(fs, ino, h);
 	tf_voltab_put(h->tab);
 	free(h);
 	fuse_reply_err(req, 0);
@@ -224,41 +157,16 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
 	struct tf_fs *fs = fs_of(req);
+	const struct tf_subtree *t = subtree_of(ino);
 	struct tf_dirh *h = (struct tf_dirh *)(uintptr_t)fi->fh;
 	struct tf_dirbuf db = {.req = req, .size = size, .from = off};
-	const struct fixed_node *self = fixed_by_ino(ino);
-	int rc = 0;
+	int rc;
 
-	db.buf = malloc(size);
-	if (!db.buf) {
+	if (!(db.buf = malloc(size))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	tf_err_clear();
-	if (h->ed) {
-		/* ext directories carry their own ".", ".." and cookies. */
-		rc = tf_files_readdir(fs, ino, h, &db);
-	} else {
-		tf_dirbuf_add(&db, ".", ino, S_IFDIR);
-		tf_dirbuf_add(&db, "..",
-			      self				     ? self->parent
-			      : tf_ino_class(ino) == TF_IC_DELTA_DIR ? TF_INO_DELTAS
-								     : TF_INO_FILES,
-			      S_IFDIR);
-		for (size_t i = 1; i < N_FIXED; i++)
-			if (fixed_nodes[i].parent == ino)
-				tf_dirbuf_add(&db, fixed_nodes[i].name, fixed_nodes[i].ino,
-					      fixed_nodes[i].type);
-		if (ino == TF_INO_VOLUMES)
-			rc = tf_volumes_readdir(fs, h->tab, &db);
-		else if (in_files(ino))
-			rc = tf_files_readdir(fs, ino, h, &db);
-		else if (ino == TF_INO_DELTAS || tf_ino_class(ino) == TF_IC_DELTA_DIR)
-			rc = tf_deltas_readdir(fs, ino, h->tab, &db);
-		else if (ino == TF_INO_RECEIVE)
-			rc = tf_recvdir_readdir(fs, &db);
-	}
-	rc = logged(fs, rc, "readdir");
+	rc = logged(fs, t && t->readdir ? t->readdir(fs, ino, h, &db) : -ENOTDIR, "readdir");
 	if (rc < 0 && db.used == 0)
 		fuse_reply_err(req, -rc);
 	else
@@ -268,88 +176,18 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 /* ---- files ---- */
 
-struct status_fh {
-	char *text;
-	size_t len;
-};
-
-static int do_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	if (ino == TF_INO_STATUS) {
-		struct status_fh *h = calloc(1, sizeof(*h));
-		int rc;
-
-		if (!h)
-			return -ENOMEM;
-		if ((fi->flags & O_ACCMODE) != O_RDONLY) {
-			free(h);
-			return -EACCES;
-		}
-		rc = tf_status_render(fs, &h->text, &h->len);
-		if (rc < 0) {
-			free(h);
-			return rc;
-		}
-		fi->fh = (uint64_t)(uintptr_t)h;
-		fi->direct_io = 1; /* the size changes between opens */
-		return 0;
-	}
-	switch (tf_ino_class(ino)) {
-	case TF_IC_VOLUME:
-		return tf_volumes_open(fs, ino, fi);
-	case TF_IC_PART:
-	case TF_IC_EXT:
-		return tf_files_open(fs, ino, fi);
-	case TF_IC_DELTA:
-	case TF_IC_FULL_STREAM:
-		return tf_deltas_open(fs, ino, fi);
-	case TF_IC_RECEIVE:
-		return tf_recvdir_open(fs, ino, fi);
-	default:
-		return fixed_by_ino(ino) ? -EISDIR : -ENOENT;
-	}
-}
-
-/* Undoes what do_open set up. */
-static void do_release(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	if (ino == TF_INO_STATUS) {
-		struct status_fh *h = (struct status_fh *)(uintptr_t)fi->fh;
-		free(h->text);
-		free(h);
-		return;
-	}
-	switch (tf_ino_class(ino)) {
-	case TF_IC_VOLUME:
-		tf_volumes_release(fs, fi);
-		break;
-	case TF_IC_PART:
-	case TF_IC_EXT:
-		tf_files_release(fs, ino, fi);
-		break;
-	case TF_IC_DELTA:
-	case TF_IC_FULL_STREAM:
-		tf_deltas_release(fi);
-		break;
-	case TF_IC_RECEIVE:
-		tf_recvdir_release(fs, fi);
-		break;
-	default:
-		break;
-	}
-}
-
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct tf_fs *fs = fs_of(req);
+	const struct tf_subtree *t = subtree_of(ino);
 	int rc;
 
-	tf_err_clear();
-	rc = logged(fs, do_open(fs, ino, fi), "open");
+	rc = !t ? -ENOENT : t->open ? t->open(fs, ino, fi) : -EISDIR;
+	rc = logged(fs, rc, "open");
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
-	else if (fuse_reply_open(req, fi) == -ENOENT) /* interrupted: undo */
-		do_release(fs, ino, fi);
+	else if (fuse_reply_open(req, fi) == -ENOENT && t->release) /* interrupted: undo */
+		t->release(fs, ino, fi);
 }
 
 /* One reusable buffer per FUSE worker thread: no allocation per read.  A
@@ -396,41 +234,61 @@ static char *thread_buf(size_t size)
 	return b->p;
 }
 
+/* Holes of zero-copy replies point here: .bss, so the pages are the
+ * kernel's shared zero page until something writes them, and nothing does. */
+static char zeros[TF_FS_ZEROS_BYTES];
+const char *const tf_fs_zeros = zeros;
+
+/* Up to this many buffers per zero-copy reply: a 1 MiB read of a volume
+ * with 64 KiB chunks, every other one a hole, needs 17. */
+#define READ_BUFS 64
+
+/* Replies with the buffers the subtree describes; false if it cannot. */
+static bool read_zero_copy(struct tf_fs *fs, fuse_req_t req, const struct tf_subtree *t,
+			   fuse_ino_t ino, struct fuse_file_info *fi, size_t size, off_t off)
+{
+	union {
+		struct fuse_bufvec v;
+		char space[sizeof(struct fuse_bufvec) + (READ_BUFS - 1) * sizeof(struct fuse_buf)];
+	} u;
+	size_t n = 0;
+	ssize_t got;
+	int rc;
+
+	memset(&u, 0, sizeof(u));
+	got = t->read_bufs(fs, ino, fi, size, off, u.v.buf, READ_BUFS, &n);
+	if (got == -ENOTSUP)
+		return false;
+	if (got < 0) {
+		fuse_reply_err(req, (int)-logged(fs, (int)got, "read"));
+		return true;
+	}
+	u.v.count = n ? n : 1; /* an empty reply: one empty memory buffer */
+	/* libfuse splices descriptor buffers to the kernel when the kernel
+	 * allows it (op_init asks) and copies through memory otherwise. */
+	rc = fuse_reply_data(req, &u.v, FUSE_BUF_SPLICE_MOVE);
+	if (rc == 0)
+		atomic_fetch_add(&fs->bytes_served, (uint64_t)got);
+	else
+		logged(fs, tf_fail(-rc, "read: the reply of %zd bytes failed", got), "read");
+	return true;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct tf_fs *fs = fs_of(req);
-	ssize_t n;
+	const struct tf_subtree *t = subtree_of(ino);
 	char *buf;
+	ssize_t n;
 
-	tf_err_clear();
-	if (ino == TF_INO_STATUS) {
-		struct status_fh *h = (struct status_fh *)(uintptr_t)fi->fh;
-		size_t o = (size_t)off < h->len ? (size_t)off : h->len;
-		size_t len = h->len - o < size ? h->len - o : size;
-		fuse_reply_buf(req, h->text + o, len);
+	if (t && t->read_bufs && read_zero_copy(fs, req, t, ino, fi, size, off))
 		return;
-	}
-	buf = thread_buf(size);
-	if (!buf) {
+	if (!(buf = thread_buf(size))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	switch (tf_ino_class(ino)) {
-	case TF_IC_VOLUME:
-		n = tf_volumes_read(fs, fi, buf, size, off);
-		break;
-	case TF_IC_PART:
-	case TF_IC_EXT:
-		n = tf_files_read(fs, ino, fi, buf, size, off);
-		break;
-	case TF_IC_DELTA:
-	case TF_IC_FULL_STREAM:
-		n = tf_deltas_read(fi, buf, size, off);
-		break;
-	default:
-		n = -EBADF;
-	}
+	n = t && t->read ? t->read(fs, ino, fi, buf, size, off) : -EBADF;
 	n = logged(fs, (int)n, "read");
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
@@ -444,24 +302,17 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
 	struct tf_fs *fs = fs_of(req);
+	const struct tf_subtree *t = subtree_of(ino);
 	off_t res = 0;
 	int rc;
 
-	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	switch (tf_ino_class(ino)) {
-	case TF_IC_VOLUME:
-		rc = tf_volumes_lseek(fs, fi, off, whence, &res);
-		break;
-	case TF_IC_PART:
-	case TF_IC_EXT:
-		rc = tf_files_lseek(fs, ino, fi, off, whence, &res);
-		break;
-	default:
-		rc = -EINVAL;
-	}
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		rc = tf_fail(EINVAL, "lseek: only SEEK_DATA and SEEK_HOLE come here");
+	else if (off < 0)
+		rc = tf_fail(EINVAL, "lseek: negative offset %lld", (long long)off);
+	else
+		rc = t && t->lseek ? t->lseek(fs, ino, fi, off, whence, &res) : -EINVAL;
+	rc = logged(fs, rc, "lseek");
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
@@ -470,18 +321,23 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	do_release(fs_of(req), ino, fi);
+	struct tf_fs *fs = fs_of(req);
+	const struct tf_subtree *t = subtree_of(ino);
+
+	if (t && t->release)
+		t->release(fs, ino, fi);
 	fuse_reply_err(req, 0);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct tf_fs *fs = fs_of(req);
+	const struct tf_subtree *t = subtree_of(ino);
 	char buf[4097];
 	int rc;
 
-	tf_err_clear();
-	rc = logged(fs, tf_files_readlink(fs, ino, buf, sizeof(buf)), "readlink");
+	rc = t && t->readlink ? t->readlink(fs, ino, buf, sizeof(buf)) : -EINVAL;
+	rc = logged(fs, rc, "readlink");
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
@@ -502,60 +358,60 @@ static void reply_xattr(fuse_req_t req, ssize_t n, size_t size, const char *buf)
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct tf_fs *fs = fs_of(req);
+	const struct tf_subtree *t = subtree_of(ino);
 	char *buf = size ? malloc(size) : NULL;
 
 	if (size && !buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	tf_err_clear();
-	reply_xattr(req, in_files(ino) ? tf_files_getxattr(fs, ino, name, buf, size) : -ENODATA,
-		    size, buf);
+	reply_xattr(req, t && t->getxattr ? t->getxattr(fs, ino, name, buf, size) : -ENODATA, size,
+		    buf);
 	free(buf);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct tf_fs *fs = fs_of(req);
+	const struct tf_subtree *t = subtree_of(ino);
 	char *buf = size ? malloc(size) : NULL;
 
 	if (size && !buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	tf_err_clear();
-	reply_xattr(req, in_files(ino) ? tf_files_listxattr(fs, ino, buf, size) : 0, size, buf);
+	reply_xattr(req, t && t->listxattr ? t->listxattr(fs, ino, buf, size) : 0, size, buf);
 	free(buf);
 }
 
-/* ---- receive/ ---- */
+/* ---- writes (receive/) ---- */
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
 	struct tf_fs *fs = fs_of(req);
+	const struct tf_subtree *t = subtree_of(parent);
 	struct fuse_entry_param e = {.attr_timeout = 0, .entry_timeout = 0};
 	int rc;
 
 	(void)mode;
-	tf_err_clear();
-	rc = parent == TF_INO_RECEIVE ? tf_recvdir_create(fs, name, &e, fi)
-				      : tf_fail(EROFS, "%s: only receive/ takes new files", name);
+	rc = t && t->create ? t->create(fs, parent, name, &e, fi)
+			    : tf_fail(EROFS, "%s: only receive/ takes new files", name);
 	rc = logged(fs, rc, "create");
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
-	else if (fuse_reply_create(req, &e, fi) == -ENOENT)
-		tf_recvdir_release(fs, fi);
+	else if (fuse_reply_create(req, &e, fi) == -ENOENT && t->release)
+		t->release(fs, e.ino, fi);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
 	struct tf_fs *fs = fs_of(req);
+	const struct tf_subtree *t = subtree_of(ino);
 	ssize_t n;
 
-	tf_err_clear();
-	n = tf_ino_class(ino) == TF_IC_RECEIVE ? tf_recvdir_write(fs, fi, buf, size, off) : -EBADF;
+	n = t && t->write ? t->write(fs, fi, buf, size, off) : -EBADF;
 	n = logged(fs, (int)n, "write");
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -566,11 +422,11 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct tf_fs *fs = fs_of(req);
+	const struct tf_subtree *t = subtree_of(ino);
 	int rc = 0;
 
-	tf_err_clear();
-	if (tf_ino_class(ino) == TF_IC_RECEIVE)
-		rc = logged(fs, tf_recvdir_flush(fs, fi), "receive");
+	if (t && t->flush)
+		rc = logged(fs, t->flush(fs, fi), t->name);
 	fuse_reply_err(req, -rc);
 }
 
@@ -578,13 +434,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		       struct fuse_file_info *fi)
 {
 	struct tf_fs *fs = fs_of(req);
+	const struct tf_subtree *t = subtree_of(ino);
 	struct stat st;
 	int rc;
 
 	(void)fi;
-	tf_err_clear();
-	rc = tf_ino_class(ino) == TF_IC_RECEIVE ? tf_recvdir_setattr(fs, ino, attr, to_set, &st)
-						: -EROFS;
+	rc = t && t->setattr ? t->setattr(fs, ino, attr, to_set, &st) : -EROFS;
 	rc = logged(fs, rc, "setattr");
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
@@ -596,22 +451,22 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		      const char *newname, unsigned int flags)
 {
 	struct tf_fs *fs = fs_of(req);
+	const struct tf_subtree *t = subtree_of(parent);
 	int rc;
 
-	tf_err_clear();
-	rc = parent == TF_INO_RECEIVE && newparent == TF_INO_RECEIVE && flags == 0
-		 ? tf_recvdir_rename(fs, name, newname)
-		 : -EROFS;
+	/* Renames stay inside one directory of one writable subtree. */
+	rc = t && t->rename && newparent == parent && flags == 0 ? t->rename(fs, name, newname)
+								 : -EROFS;
 	fuse_reply_err(req, -logged(fs, rc, "rename"));
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct tf_fs *fs = fs_of(req);
+	const struct tf_subtree *t = subtree_of(parent);
 	int rc;
 
-	tf_err_clear();
-	rc = parent == TF_INO_RECEIVE ? tf_recvdir_unlink(fs, name) : -EROFS;
+	rc = t && t->unlink ? t->unlink(fs, name) : -EROFS;
 	fuse_reply_err(req, -logged(fs, rc, "unlink"));
 }
 
@@ -619,11 +474,17 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
 	/* Large requests: copies move 1 MiB per round trip. */
-	conn->max_read = 1 << 20; /* must equal the max_read mount option */
+	conn->max_read = TF_FS_MAX_READ; /* must equal the max_read mount option */
 	conn->max_write = 1 << 20;
 	conn->max_readahead = 1 << 20;
-	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
-		conn->want &= ~FUSE_CAP_SPLICE_WRITE;
+	/* Zero-copy reads: replies splice pages from the data image or the
+	 * thin device into the kernel, and may move them. */
+	conn->want |= conn->capable & (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+	/* Lookups and listings of one directory at once, so a lookup in
+	 * deltas/<lv>/ that plans a stream does not hold up ls of it.  libfuse
+	 * before 3.17.1 never tells the kernel (the kernel then serializes
+	 * them per directory); this asks for it where libfuse does. */
+	conn->want |= conn->capable & FUSE_CAP_PARALLEL_DIROPS;
 }
 
 static const struct fuse_lowlevel_ops thinfs_ops = {

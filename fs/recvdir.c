@@ -93,11 +93,13 @@ static void sweep(struct tf_recv_table *t)
 			memset(&t->s[i], 0, sizeof(t->s[i]));
 }
 
-int tf_recvdir_lookup(struct tf_fs *fs, const char *name, struct fuse_entry_param *e)
+static int tf_recvdir_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
+			     struct fuse_entry_param *e)
 {
 	struct tf_recv_table *t = fs->recv;
 	int i;
 
+	(void)parent;
 	pthread_mutex_lock(&t->lock);
 	i = find_slot(t, name);
 	if (i >= 0) {
@@ -108,12 +110,16 @@ int tf_recvdir_lookup(struct tf_fs *fs, const char *name, struct fuse_entry_para
 	return i >= 0 ? 0 : -ENOENT;
 }
 
-int tf_recvdir_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
+static int tf_recvdir_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
 {
 	struct tf_recv_table *t = fs->recv;
 	uint32_t i = tf_ino_thin(ino);
 	int rc = -ENOENT;
 
+	if (ino == TF_INO_RECEIVE) {
+		tf_fs_dir_attr(fs, ino, st);
+		return 0;
+	}
 	pthread_mutex_lock(&t->lock);
 	if (i < SLOTS && t->s[i].used) {
 		slot_attr(fs, (int)i, &t->s[i], st);
@@ -123,10 +129,20 @@ int tf_recvdir_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
 	return rc;
 }
 
-int tf_recvdir_readdir(struct tf_fs *fs, struct tf_dirbuf *db)
+static int tf_recvdir_opendir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h)
+{
+	(void)fs;
+	(void)h;
+	return ino == TF_INO_RECEIVE ? 0 : -ENOTDIR;
+}
+
+static int tf_recvdir_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h,
+			      struct tf_dirbuf *db)
 {
 	struct tf_recv_table *t = fs->recv;
 
+	(void)h;
+	tf_dirbuf_dots(db, ino, TF_INO_ROOT);
 	pthread_mutex_lock(&t->lock);
 	for (int i = 0; i < SLOTS; i++)
 		if (t->s[i].used &&
@@ -203,12 +219,13 @@ static int reserve_slot(struct tf_recv_table *t, const char *name)
 	return i;
 }
 
-int tf_recvdir_create(struct tf_fs *fs, const char *name, struct fuse_entry_param *e,
-		      struct fuse_file_info *fi)
+static int tf_recvdir_create(struct tf_fs *fs, fuse_ino_t parent, const char *name,
+			     struct fuse_entry_param *e, struct fuse_file_info *fi)
 {
 	char lv[256];
 	int i, rc;
 
+	(void)parent;
 	target_of(name, lv, sizeof(lv));
 	if (!tf_recv_valid_name(lv))
 		return tf_fail(EINVAL, "receive/%s: '%s' is not a valid target name", name, lv);
@@ -227,13 +244,15 @@ static struct slot *slot_of(struct tf_fs *fs, struct fuse_file_info *fi)
 
 /* Opening a finished entry again (cp onto an existing name) starts a new
  * receive in its place. */
-int tf_recvdir_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+static int tf_recvdir_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct tf_recv_table *t = fs->recv;
 	uint32_t i = tf_ino_thin(ino);
 	char name[256], lv[256];
 	int rc;
 
+	if (ino == TF_INO_RECEIVE)
+		return -EISDIR;
 	if ((fi->flags & O_ACCMODE) == O_RDONLY)
 		return tf_fail(EACCES, "receive/: entries are written, not read");
 	pthread_mutex_lock(&t->lock);
@@ -249,8 +268,8 @@ int tf_recvdir_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 	return start_session(fs, rc, lv, fi);
 }
 
-ssize_t tf_recvdir_write(struct tf_fs *fs, struct fuse_file_info *fi, const char *buf, size_t size,
-			 off_t off)
+static ssize_t tf_recvdir_write(struct tf_fs *fs, struct fuse_file_info *fi, const char *buf,
+				size_t size, off_t off)
 {
 	struct slot *s = slot_of(fs, fi);
 	int rc;
@@ -266,7 +285,7 @@ ssize_t tf_recvdir_write(struct tf_fs *fs, struct fuse_file_info *fi, const char
 	return (ssize_t)size;
 }
 
-int tf_recvdir_flush(struct tf_fs *fs, struct fuse_file_info *fi)
+static int tf_recvdir_flush(struct tf_fs *fs, struct fuse_file_info *fi)
 {
 	struct slot *s = slot_of(fs, fi);
 
@@ -283,11 +302,12 @@ int tf_recvdir_flush(struct tf_fs *fs, struct fuse_file_info *fi)
 	return s->result;
 }
 
-void tf_recvdir_release(struct tf_fs *fs, struct fuse_file_info *fi)
+static void tf_recvdir_release(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct slot *s = slot_of(fs, fi);
 	struct tf_recv *r;
 
+	(void)ino;
 	if (!s)
 		return;
 	pthread_mutex_lock(&fs->recv->lock);
@@ -301,8 +321,8 @@ void tf_recvdir_release(struct tf_fs *fs, struct fuse_file_info *fi)
 	tf_recv_close(r); /* an unfinished receive keeps its checkpoint */
 }
 
-int tf_recvdir_setattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *attr, int to_set,
-		       struct stat *out)
+static int tf_recvdir_setattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *attr, int to_set,
+			      struct stat *out)
 {
 	int rc = tf_recvdir_getattr(fs, ino, out);
 
@@ -315,7 +335,7 @@ int tf_recvdir_setattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *attr, int 
 	return 0;
 }
 
-int tf_recvdir_rename(struct tf_fs *fs, const char *from, const char *to)
+static int tf_recvdir_rename(struct tf_fs *fs, const char *from, const char *to)
 {
 	struct tf_recv_table *t = fs->recv;
 	char a[256], b[256];
@@ -338,7 +358,7 @@ int tf_recvdir_rename(struct tf_fs *fs, const char *from, const char *to)
 	return rc;
 }
 
-int tf_recvdir_unlink(struct tf_fs *fs, const char *name)
+static int tf_recvdir_unlink(struct tf_fs *fs, const char *name)
 {
 	struct tf_recv_table *t = fs->recv;
 	int i, rc = 0;
@@ -354,3 +374,19 @@ int tf_recvdir_unlink(struct tf_fs *fs, const char *name)
 	pthread_mutex_unlock(&t->lock);
 	return rc;
 }
+
+const struct tf_subtree tf_receive_subtree = {
+    .name = "receive",
+    .getattr = tf_recvdir_getattr,
+    .lookup = tf_recvdir_lookup,
+    .opendir = tf_recvdir_opendir,
+    .readdir = tf_recvdir_readdir,
+    .open = tf_recvdir_open,
+    .release = tf_recvdir_release,
+    .create = tf_recvdir_create,
+    .write = tf_recvdir_write,
+    .flush = tf_recvdir_flush,
+    .setattr = tf_recvdir_setattr,
+    .rename = tf_recvdir_rename,
+    .unlink = tf_recvdir_unlink,
+};

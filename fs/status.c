@@ -1,4 +1,5 @@
-/* status.c — .thinfs/status: the pool and index state as one JSON object. */
+/* status.c — .thinfs/status: the pool and index state as one JSON object,
+ * rendered at open so a reader sees one consistent text. */
 #include "files.h"
 #include "fs.h"
 
@@ -7,11 +8,15 @@
 #include "core/pool/pool.h"
 #include "index/index.h"
 
+#include <stdlib.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <string.h>
 #include <time.h>
 
-int tf_status_render(struct tf_fs *fs, char **out, size_t *len)
+static int status_render(struct tf_fs *fs, char **out, size_t *len)
 {
 	struct tf_strbuf sb = {0};
 	struct tf_pool_counters pc;
@@ -67,3 +72,71 @@ int tf_status_render(struct tf_fs *fs, char **out, size_t *len)
 	*out = tf_sb_take(&sb, len);
 	return *out ? 0 : tf_fail(ENOMEM, ".thinfs/status: out of memory");
 }
+
+/* The text an open file reads: rendered once, at open. */
+struct status_fh {
+	char *text;
+	size_t len;
+};
+
+static int status_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
+{
+	size_t len = 0;
+	char *text;
+	int rc = status_render(fs, &text, &len);
+
+	if (rc == 0)
+		free(text);
+	tf_fs_file_attr(fs, ino, len, (len + 511) / 512, 0, st);
+	return rc;
+}
+
+static int status_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct status_fh *h;
+	int rc;
+
+	(void)ino;
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		return tf_fail(EACCES, ".thinfs/status: read-only");
+	if (!(h = calloc(1, sizeof(*h))))
+		return tf_fail(ENOMEM, ".thinfs/status: out of memory");
+	if ((rc = status_render(fs, &h->text, &h->len)) < 0) {
+		free(h);
+		return rc;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = 1; /* the size changes between opens */
+	return 0;
+}
+
+static ssize_t status_read(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, char *buf,
+			   size_t size, off_t off)
+{
+	struct status_fh *h = (struct status_fh *)(uintptr_t)fi->fh;
+	size_t o = (uint64_t)off < h->len ? (size_t)off : h->len;
+	size_t n = h->len - o < size ? h->len - o : size;
+
+	(void)fs;
+	(void)ino;
+	memcpy(buf, h->text + o, n);
+	return (ssize_t)n;
+}
+
+static void status_release(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct status_fh *h = (struct status_fh *)(uintptr_t)fi->fh;
+
+	(void)fs;
+	(void)ino;
+	free(h->text);
+	free(h);
+}
+
+const struct tf_subtree tf_status_subtree = {
+    .name = ".thinfs/status",
+    .getattr = status_getattr,
+    .open = status_open,
+    .read = status_read,
+    .release = status_release,
+};

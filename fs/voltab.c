@@ -4,13 +4,14 @@
  * A refresh builds a new table and swaps one pointer under tab_lock;
  * readers take a reference and never block a refresh, and open files keep
  * their own reference to the struct tf_vol they opened.  The read path
- * itself is index/extmap.c.
+ * itself is core/vol/volume.c.
  */
 #include "fs.h"
+#include "ino.h"
 
 #include "core/base/err.h"
 #include "core/pool/pool.h"
-#include "index/extmap.h"
+#include "core/vol/volume.h"
 #include "index/index.h"
 
 #include <errno.h>
@@ -27,8 +28,7 @@ void tf_vol_put(struct tf_vol *v)
 {
 	if (!v || atomic_fetch_sub(&v->refs, 1) != 1)
 		return;
-	pthread_mutex_destroy(&v->runs_lock);
-	free(v->runs);
+	tf_volume_put(atomic_load(&v->volume));
 	free(v->name);
 	free(v->origin);
 	free(v->lv_id);
@@ -121,7 +121,8 @@ static struct tf_vol *vol_reuse(struct tf_voltab *old, const struct tf_ix_dev *d
 	struct tf_vol *v = old ? tf_voltab_by_id(old, d->thin_id) : NULL;
 
 	if (!v || strcmp(v->name, d->name) != 0 || v->size_bytes != d->size_bytes ||
-	    v->mapped_chunks != d->mapped_chunks)
+	    v->mapped_chunks != d->mapped_chunks || v->mapping_root != d->mapping_root ||
+	    v->ctime != d->creation_time || strcmp(v->lv_id, d->lv_id ? d->lv_id : "") != 0)
 		return NULL;
 	if ((v->origin == NULL) != (d->origin == NULL) ||
 	    (v->origin && strcmp(v->origin, d->origin) != 0))
@@ -144,14 +145,39 @@ static struct tf_vol *vol_new(const struct tf_ix_dev *d, uint64_t chunk_bytes, u
 	v->size_bytes = d->size_bytes;
 	v->ctime = d->creation_time;
 	v->mapped_chunks = d->mapped_chunks;
+	v->mapping_root = d->mapping_root;
 	v->chunk_bytes = chunk_bytes;
 	v->tid = tid;
-	pthread_mutex_init(&v->runs_lock, NULL);
 	if (!v->name || !v->lv_id || (d->origin && !v->origin)) {
 		tf_vol_put(v);
 		return NULL;
 	}
 	return v;
+}
+
+/* The kernel keeps the pages of snapshots across opens (volumes.c), and a
+ * volume's inode number is its thin id, which a new device may reuse after
+ * a delete.  So every thin id whose entry did not carry over unchanged (new,
+ * gone, or another device now) has its cached pages dropped. */
+static void drop_stale_pages(struct tf_fs *fs, struct tf_voltab *old, struct tf_voltab *t)
+{
+	size_t i = 0, j = 0;
+
+	if (!fs->se || !old)
+		return;
+	while (i < old->n || j < t->n) {
+		struct tf_vol *a = i < old->n ? old->by_id[i] : NULL;
+		struct tf_vol *b = j < t->n ? t->by_id[j] : NULL;
+		uint32_t id = !b || (a && a->thin_id < b->thin_id) ? a->thin_id : b->thin_id;
+
+		if (!(a && b && a == b))
+			fuse_lowlevel_notify_inval_inode(fs->se, tf_ino_make(TF_IC_VOLUME, id), 0,
+							 0);
+		if (a && a->thin_id == id)
+			i++;
+		if (b && b->thin_id == id)
+			j++;
+	}
 }
 
 int tf_fs_reload(struct tf_fs *fs)
@@ -206,48 +232,39 @@ int tf_fs_reload(struct tf_fs *fs)
 	old = fs->tab;
 	fs->tab = t;
 	pthread_mutex_unlock(&fs->tab_lock);
+	drop_stale_pages(fs, old, t);
 	tf_voltab_put(old);
 	return 0;
 }
 
-int tf_vol_load_runs(struct tf_fs *fs, struct tf_vol *v)
+int tf_vol_volume(struct tf_fs *fs, struct tf_vol *v, struct tf_volume **out)
 {
-	int rc = 0;
+	struct tf_volume_info in = {.thin_id = v->thin_id,
+				    .name = v->name,
+				    .size_bytes = v->size_bytes,
+				    .chunk_bytes = v->chunk_bytes};
+	struct tf_volume *vol = atomic_load(&v->volume), *none = NULL;
+	struct tf_thin_run *runs = NULL;
+	size_t n = 0;
+	int rc;
 
-	pthread_mutex_lock(&v->runs_lock);
-	if (!v->runs_loaded) {
-		pthread_mutex_lock(&fs->ix_lock);
-		rc = tf_index_extents(fs->ix, v->thin_id, &v->runs, &v->nruns);
-		pthread_mutex_unlock(&fs->ix_lock);
-		if (rc == 0)
-			v->runs_loaded = true;
-		else
-			tf_fail_ctx(rc, "volume %s: ", v->name);
+	if (vol) {
+		*out = vol;
+		return 0;
 	}
-	pthread_mutex_unlock(&v->runs_lock);
-	return rc < 0 ? rc : 0;
-}
-
-static struct tf_extmap vol_map(const struct tf_vol *v)
-{
-	return (struct tf_extmap){.thin_id = v->thin_id,
-				  .name = v->name,
-				  .runs = v->runs,
-				  .nruns = v->nruns,
-				  .chunk_bytes = v->chunk_bytes,
-				  .size_bytes = v->size_bytes};
-}
-
-ssize_t tf_vol_read(struct tf_fs *fs, struct tf_vol *v, void *buf, size_t len, uint64_t off)
-{
-	struct tf_extmap m = vol_map(v);
-
-	return tf_extmap_read(&m, fs->pool, buf, len, off);
-}
-
-int tf_vol_seek(struct tf_vol *v, uint64_t off, int whence, uint64_t *res)
-{
-	struct tf_extmap m = vol_map(v);
-
-	return tf_extmap_seek(&m, off, whence, res);
+	/* Two first opens may both load; the first to publish wins.  No lock
+	 * but the index connection's is held, and only for the query. */
+	pthread_mutex_lock(&fs->ix_lock);
+	rc = tf_index_extents(fs->ix, v->thin_id, &runs, &n);
+	pthread_mutex_unlock(&fs->ix_lock);
+	if (rc < 0)
+		return tf_fail_ctx(rc, "volume %s: ", v->name);
+	if ((rc = tf_volume_open(fs->pool, &in, runs, n, &vol)) < 0)
+		return rc;
+	if (!atomic_compare_exchange_strong(&v->volume, &none, vol)) {
+		tf_volume_put(vol);
+		vol = none;
+	}
+	*out = vol;
+	return 0;
 }

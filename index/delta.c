@@ -1,11 +1,12 @@
 /* delta.c — planning a delta stream from the index (see delta.h). */
 #include "delta.h"
 
-#include "extmap.h"
 #include "index.h"
+#include "volume.h"
 
 #include "core/base/err.h"
 #include "core/pool/pool.h"
+#include "core/vol/volume.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,25 +14,10 @@
 #include <string.h>
 
 struct tf_delta {
-	struct tf_pool *pool;
-	struct tf_thin_run *runs; /* the result's chunk map */
-	struct tf_extmap map;
-	char name[128];
+	struct tf_volume *vol; /* the result, read for payloads */
 	struct tf_stream_plan *plan;
 	uint64_t changed;
 };
-
-static int delta_read_volume(void *ctx, void *buf, size_t len, uint64_t voff)
-{
-	struct tf_delta *d = ctx;
-	ssize_t n = tf_extmap_read(&d->map, d->pool, buf, len, voff);
-
-	if (n < 0)
-		return (int)n;
-	return (size_t)n == len ? 0
-				: tf_fail(EIO, "volume %s: short read at %llu", d->name,
-					  (unsigned long long)voff);
-}
 
 static const struct tf_ix_dev *find(const struct tf_ix_dev *devs, size_t n, uint32_t id)
 {
@@ -44,27 +30,29 @@ static const struct tf_ix_dev *find(const struct tf_ix_dev *devs, size_t n, uint
 /* Records of a full stream: every mapped run. */
 static int full_records(struct tf_delta *d, struct tf_stream_recs *recs)
 {
-	const uint64_t cb = d->map.chunk_bytes;
+	const uint64_t cb = tf_volume_chunk_bytes(d->vol);
+	size_t n;
+	const struct tf_thin_run *runs = tf_volume_runs(d->vol, &n);
 	int rc = 0;
 
-	for (size_t i = 0; rc == 0 && i < d->map.nruns; i++)
-		rc = tf_stream_recs_add(recs, TF_REC_DATA, d->runs[i].vbegin * cb,
-					d->runs[i].len * cb, d->map.size_bytes);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = tf_stream_recs_add(recs, TF_REC_DATA, runs[i].vbegin * cb, runs[i].len * cb,
+					tf_volume_size(d->vol));
 	return rc;
 }
 
-static int incremental_records(struct tf_delta *d, struct tf_index *ix, uint32_t base, uint32_t lv,
-			       struct tf_stream_recs *recs)
+static int incremental_records(struct tf_delta *d, struct tf_index *ix, struct tf_pool *p,
+			       uint32_t base, struct tf_stream_recs *recs)
 {
-	const uint64_t cb = d->map.chunk_bytes;
+	const uint64_t cb = tf_volume_chunk_bytes(d->vol);
 	struct tf_ix_change *ch = NULL;
 	size_t n = 0;
-	int rc = tf_index_diff(ix, d->pool, base, lv, &ch, &n, NULL);
+	int rc = tf_index_diff(ix, p, base, tf_volume_thin_id(d->vol), &ch, &n, NULL);
 
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = tf_stream_recs_add(
 		    recs, ch[i].kind == TF_DIFF_LEFT_ONLY ? TF_REC_ZERO : TF_REC_DATA,
-		    ch[i].run.vbegin * cb, ch[i].run.len * cb, d->map.size_bytes);
+		    ch[i].run.vbegin * cb, ch[i].run.len * cb, tf_volume_size(d->vol));
 	free(ch); /* also when adding a record failed midway */
 	return rc;
 }
@@ -79,12 +67,12 @@ int tf_delta_open(struct tf_index *ix, struct tf_pool *p, uint32_t lv_id, uint32
 	struct tf_ix_dev *devs = NULL;
 	struct tf_delta *d;
 	struct tf_ix_pool ip;
-	size_t ndev = 0, nbase = 0;
+	const struct tf_thin_run *runs;
+	size_t ndev = 0, nbase = 0, nruns;
 	int rc;
 
 	if (!(d = calloc(1, sizeof(*d))))
 		return tf_fail(ENOMEM, "delta: out of memory");
-	d->pool = p;
 	if ((rc = tf_index_pool(ix, &ip)) < 0 || (rc = tf_index_devices(ix, &devs, &ndev)) < 0)
 		goto out;
 	lv = find(devs, ndev, lv_id);
@@ -93,23 +81,17 @@ int tf_delta_open(struct tf_index *ix, struct tf_pool *p, uint32_t lv_id, uint32
 		rc = tf_fail(ENOENT, "delta: no thin device %u in the index", lv ? base_id : lv_id);
 		goto out;
 	}
-	snprintf(d->name, sizeof(d->name), "%s", lv->name);
-	if ((rc = tf_index_extents(ix, lv_id, &d->runs, &d->map.nruns)) < 0)
+	if ((rc = tf_index_volume(ix, p, lv, (uint64_t)ip.chunk_sectors * 512, &d->vol)) < 0)
 		goto out;
-	d->map = (struct tf_extmap){.thin_id = lv_id,
-				    .name = d->name,
-				    .runs = d->runs,
-				    .nruns = d->map.nruns,
-				    .chunk_bytes = (uint64_t)ip.chunk_sectors * 512,
-				    .size_bytes = lv->size_bytes};
+	runs = tf_volume_runs(d->vol, &nruns);
 	h.incremental = base != NULL;
-	h.chunk_bytes = d->map.chunk_bytes;
+	h.chunk_bytes = tf_volume_chunk_bytes(d->vol);
 	h.volume_bytes = lv->size_bytes;
 	h.result_thin_id = lv_id;
 	snprintf(h.identity, sizeof(h.identity), "%.127s", ip.identity);
 	snprintf(h.result_uuid, sizeof(h.result_uuid), "%s", lv->lv_id);
 	snprintf(h.result_name, sizeof(h.result_name), "%s", lv->name);
-	tf_stream_fingerprint(ip.identity, lv_id, lv->lv_id, d->runs, d->map.nruns, h.result_fp);
+	tf_stream_fingerprint(ip.identity, lv_id, lv->lv_id, runs, nruns, h.result_fp);
 	if (base) {
 		if ((rc = tf_index_extents(ix, base_id, &base_runs, &nbase)) < 0)
 			goto out;
@@ -117,14 +99,14 @@ int tf_delta_open(struct tf_index *ix, struct tf_pool *p, uint32_t lv_id, uint32
 		snprintf(h.base_uuid, sizeof(h.base_uuid), "%s", base->lv_id);
 		tf_stream_fingerprint(ip.identity, base_id, base->lv_id, base_runs, nbase,
 				      h.base_fp);
-		rc = incremental_records(d, ix, base_id, lv_id, &recs);
+		rc = incremental_records(d, ix, p, base_id, &recs);
 	} else {
 		rc = full_records(d, &recs);
 	}
 	for (size_t i = 0; rc == 0 && i < recs.n; i++)
 		d->changed += recs.v[i].length;
 	if (rc == 0)
-		rc = tf_stream_plan_new(&h, &recs, delta_read_volume, d, &d->plan);
+		rc = tf_stream_plan_new(&h, &recs, tf_volume_bio(d->vol), &d->plan);
 out:
 	tf_stream_recs_free(&recs);
 	free(base_runs);
@@ -162,6 +144,6 @@ void tf_delta_close(struct tf_delta *d)
 	if (!d)
 		return;
 	tf_stream_plan_free(d->plan);
-	free(d->runs);
+	tf_volume_put(d->vol);
 	free(d);
 }

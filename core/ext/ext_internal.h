@@ -1,6 +1,6 @@
 /* ext_internal.h — pieces shared by the ext2/3/4 browsing engine (not an API).
  *
- *   ext_io.c       the byte source (a read callback + a window) with its
+ *   ext_io.c       the byte source (a volume's tf_bio + a window) with its
  *                  journal overlay, and a libext2fs io_manager reading from it
  *   ext_journal.c  jbd2 replay into the overlay
  *   ext_map.c      logical→physical run lists of inodes, errcode_t translator
@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/part/parttable.h" /* tf_read_fn */
+#include "core/io/bio.h"
 
 /* Block number → block bytes, filled by journal replay and then frozen:
  * after ext_src has it, nothing writes to it, so readers share it unlocked. */
@@ -28,8 +28,7 @@ void ext_overlay_free(struct ext_overlay *ov);
 
 /* Where the filesystem's bytes come from. */
 struct ext_src {
-	tf_read_fn read;
-	void *ctx;
+	struct tf_bio *vol;	      /* the volume (borrowed) */
 	uint64_t off;		      /* window start in the volume */
 	uint64_t len;		      /* window length */
 	const struct ext_overlay *ov; /* may be NULL */

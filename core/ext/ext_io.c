@@ -1,8 +1,8 @@
 /* ext_io.c — the bytes of an ext2/3/4 filesystem inside a volume, for libext2fs.
  *
  * thinfs never mounts or activates anything to browse a filesystem: libext2fs
- * reads through this io_manager, which reads through the caller's read
- * callback (thinfs's volume read path) within a byte window (the whole volume
+ * reads through this io_manager, which reads the volume's block I/O
+ * (core/vol/volume.h: tf_volume_bio) within a byte window (the whole volume
  * or one partition), and answers first from the journal overlay (blocks that
  * replaying the journal would have written).  Writes are refused: a view is
  * read-only and the volume is never written.
@@ -171,7 +171,7 @@ int ext_src_read(const struct ext_src *src, void *buf, size_t len, uint64_t off)
 		return tf_fail(
 		    EIO, "%s: read of %zu bytes at %" PRIu64 " is past the end (%" PRIu64 " bytes)",
 		    src->label, len, off, src->len);
-	rc = src->read(src->ctx, buf, len, src->off + off);
+	rc = tf_bio_pread(src->vol, buf, len, src->off + off);
 	if (rc < 0)
 		return tf_fail_ctx(rc, "%s: ", src->label);
 	if (src->ov && src->ov->count)

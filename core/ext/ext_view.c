@@ -193,14 +193,14 @@ void *ext_cache_insert(struct tf_ext_view *v, struct cslot *t, unsigned n, void 
 }
 /* ---- open / close ---- */
 
-int tf_ext_probe(tf_read_fn read, void *ctx, uint64_t off, uint64_t len)
+int tf_ext_probe(struct tf_bio *vol, uint64_t off, uint64_t len)
 {
 	uint8_t sb[1024];
 	int rc;
 
 	if (len < 2048)
 		return 0;
-	if ((rc = read(ctx, sb, sizeof(sb), off + 1024)) < 0)
+	if ((rc = tf_bio_pread(vol, sb, sizeof(sb), off + 1024)) < 0)
 		return rc;
 	return sb[56] == 0x53 && sb[57] == 0xEF && sb[24] <= 6 && sb[25] == 0 && sb[26] == 0 &&
 	       sb[27] == 0;
@@ -294,10 +294,10 @@ static int view_first_open(struct tf_ext_view *v, ext2_filsys *fs)
 		       ext_strerror(e0));
 }
 
-int tf_ext_view_open(tf_read_fn read, void *ctx, uint64_t off, uint64_t len, const char *label,
+int tf_ext_view_open(struct tf_bio *vol, uint64_t off, uint64_t len, const char *label,
 		     const struct tf_ext_opts *opts, struct tf_ext_view **out)
 {
-	assert(read && label && out);
+	assert(vol && label && out);
 	struct tf_ext_view *v = calloc(1, sizeof(*v));
 	ext2_filsys fs = NULL;
 	char jnote[256];
@@ -306,8 +306,7 @@ int tf_ext_view_open(tf_read_fn read, void *ctx, uint64_t off, uint64_t len, con
 	if (!v)
 		return tf_fail(ENOMEM, "%s: out of memory", label);
 	snprintf(v->label, sizeof(v->label), "%s", label ? label : "filesystem");
-	v->src =
-	    (struct ext_src){.read = read, .ctx = ctx, .off = off, .len = len, .label = v->label};
+	v->src = (struct ext_src){.vol = vol, .off = off, .len = len, .label = v->label};
 	ext_io_name(&v->src, v->name, sizeof(v->name));
 	v->max_handles = opts && opts->max_handles ? opts->max_handles : DEF_HANDLES;
 	v->ndirs = opts && opts->cache_dirs ? opts->cache_dirs : DEF_DIRS;

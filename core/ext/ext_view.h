@@ -29,7 +29,7 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
-#include "core/part/parttable.h" /* tf_read_fn */
+struct tf_bio;
 
 #define TF_EXT_ROOT_INO 2u
 
@@ -44,15 +44,16 @@ struct tf_ext_opts {
 
 /* 1 if the window holds an ext2/3/4 superblock magic, 0 if not, -errno if
  * the read fails.  Cheap: one 1 KiB read.  Use it to decide p<N>/ vs p<N>.img. */
-int tf_ext_probe(tf_read_fn read, void *ctx, uint64_t off, uint64_t len);
+int tf_ext_probe(struct tf_bio *vol, uint64_t off, uint64_t len);
 
-/* Opens a view; read(ctx, ...) must be thread-safe and stay valid until
- * tf_ext_view_close; it is called with absolute volume offsets (off + ...)
- * and never beyond off + len.  label names the view in messages ("volume
+/* Opens a view of the window [off, off+len) of vol (the volume as block
+ * I/O, core/vol/volume.h); vol's reads must be thread-safe and it must stay
+ * valid until tf_ext_view_close; it is read at absolute volume offsets and
+ * never beyond off + len.  label names the view in messages ("volume
  * web p1").  opts may be NULL.  If the superblock is unusable the first
  * backup is tried; if the filesystem needs recovery its journal is replayed
  * into memory (never onto the volume). */
-int tf_ext_view_open(tf_read_fn read, void *ctx, uint64_t off, uint64_t len, const char *label,
+int tf_ext_view_open(struct tf_bio *vol, uint64_t off, uint64_t len, const char *label,
 		     const struct tf_ext_opts *opts, struct tf_ext_view **out);
 void tf_ext_view_close(struct tf_ext_view *v);
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,15 @@ int tf_bio_open_file(const char *path, int flags, struct tf_bio **out)
 	return 0;
 }
 
+int tf_bio_fd(const struct tf_bio *b)
+{
+	const struct file_priv *fp = b->priv;
+
+	if (b->ops != &file_ops_ro && b->ops != &file_ops_rw)
+		return -1;
+	return fp->direct ? -1 : fp->fd;
+}
+
 /* ---- memory ---- */
 
 static int mem_pread(struct tf_bio *b, void *buf, size_t len, uint64_t off)
@@ -228,17 +238,32 @@ int tf_bio_open_mem(void *data, size_t len, const char *name, struct tf_bio **ou
 
 struct faulty_priv {
 	struct tf_bio *inner;
-	uint64_t fail_off, fail_len;
+	struct tf_bio_fault f;
 };
+
+static bool faulty_hits(const struct faulty_priv *fp, size_t len, uint64_t off)
+{
+	return off < fp->f.off + fp->f.len && fp->f.off < off + len;
+}
 
 static int faulty_pread(struct tf_bio *b, void *buf, size_t len, uint64_t off)
 {
 	struct faulty_priv *fp = b->priv;
 
-	if (off < fp->fail_off + fp->fail_len && fp->fail_off < off + len)
-		return tf_fail(EIO, "%s: injected read error at offset %llu", b->name,
-			       (unsigned long long)off);
+	if (fp->f.read_err && faulty_hits(fp, len, off))
+		return tf_fail(fp->f.read_err, "%s: injected read error at offset %llu: %s",
+			       b->name, (unsigned long long)off, strerror(fp->f.read_err));
 	return tf_bio_pread(fp->inner, buf, len, off);
+}
+
+static int faulty_pwrite(struct tf_bio *b, const void *buf, size_t len, uint64_t off)
+{
+	struct faulty_priv *fp = b->priv;
+
+	if (fp->f.write_err && faulty_hits(fp, len, off))
+		return tf_fail(fp->f.write_err, "%s: injected write error at offset %llu: %s",
+			       b->name, (unsigned long long)off, strerror(fp->f.write_err));
+	return tf_bio_pwrite(fp->inner, buf, len, off);
 }
 
 static void faulty_close(struct tf_bio *b)
@@ -249,23 +274,30 @@ static void faulty_close(struct tf_bio *b)
 
 static const struct tf_bio_ops faulty_ops = {
     .pread = faulty_pread,
+    .pwrite = faulty_pwrite,
     .close = faulty_close,
 };
 
-int tf_bio_open_faulty(struct tf_bio *inner, uint64_t fail_off, uint64_t fail_len,
-		       struct tf_bio **out)
+int tf_bio_open_fault(struct tf_bio *inner, const struct tf_bio_fault *f, struct tf_bio **out)
 {
 	struct faulty_priv *fp = calloc(1, sizeof(*fp));
 
 	if (!fp)
 		return tf_fail(ENOMEM, "%s: out of memory", inner->name);
 	fp->inner = inner;
-	fp->fail_off = fail_off;
-	fp->fail_len = fail_len;
+	fp->f = *f;
 	*out = bio_new(&faulty_ops, inner->name, inner->size, fp);
 	if (!*out) {
 		free(fp);
 		return tf_fail(ENOMEM, "%s: out of memory", inner->name);
 	}
 	return 0;
+}
+
+int tf_bio_open_faulty(struct tf_bio *inner, uint64_t fail_off, uint64_t fail_len,
+		       struct tf_bio **out)
+{
+	struct tf_bio_fault f = {.off = fail_off, .len = fail_len, .read_err = EIO};
+
+	return tf_bio_open_fault(inner, &f, out);
 }

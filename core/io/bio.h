@@ -39,12 +39,26 @@ int tf_bio_open_file(const char *path, int flags, struct tf_bio **out);
 /* The buffer is borrowed, not copied; it must outlive the bio. */
 int tf_bio_open_mem(void *data, size_t len, const char *name, struct tf_bio **out);
 
-/* A wrapper that fails reads overlapping [fail_off, fail_off + fail_len) with
- * -EIO, and passes everything else to inner (which it does not own). */
+/* Faults to inject: reads and writes overlapping [off, off + len) fail
+ * with -read_err / -write_err (0: they pass), with a message saying the
+ * fault was injected. */
+struct tf_bio_fault {
+	uint64_t off, len;
+	int read_err;
+	int write_err;
+};
+/* A wrapper that injects f into I/O through it and passes everything else
+ * to inner (which it does not own); writes pass only if inner takes them. */
+int tf_bio_open_fault(struct tf_bio *inner, const struct tf_bio_fault *f, struct tf_bio **out);
+/* The same with reads of [fail_off, fail_off + fail_len) failing with EIO. */
 int tf_bio_open_faulty(struct tf_bio *inner, uint64_t fail_off, uint64_t fail_len,
 		       struct tf_bio **out);
 
 int tf_bio_pread(struct tf_bio *b, void *buf, size_t len, uint64_t off);
+/* The descriptor behind a file or device backend opened without
+ * TF_BIO_DIRECT, for zero-copy reads (splice); -1 for every other backend,
+ * wrappers included, so a wrapper's faults are never bypassed. */
+int tf_bio_fd(const struct tf_bio *b);
 int tf_bio_pwrite(struct tf_bio *b, const void *buf, size_t len, uint64_t off);
 void tf_bio_close(struct tf_bio *b);
 

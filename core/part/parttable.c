@@ -18,6 +18,8 @@
 #include "core/part/parttable.h"
 #include "core/base/vec.h"
 
+#include "core/io/bio.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
@@ -196,8 +198,8 @@ static int pt_overlaps(const struct tf_parttable *pt)
 }
 
 /* Reads and validates the GPT header at lba; 1 if valid (entries loaded), 0 if not. */
-static int gpt_try(tf_read_fn read, void *ctx, uint64_t size, unsigned ss, uint64_t lba,
-		   uint8_t **entries, uint32_t *count, uint32_t *esize, int *rc)
+static int gpt_try(struct tf_bio *vol, uint64_t size, unsigned ss, uint64_t lba, uint8_t **entries,
+		   uint32_t *count, uint32_t *esize, int *rc)
 {
 	uint8_t *h = malloc(ss);
 	uint32_t hsize, crc, n, es;
@@ -209,7 +211,7 @@ static int gpt_try(tf_read_fn read, void *ctx, uint64_t size, unsigned ss, uint6
 		*rc = -ENOMEM;
 		return 0;
 	}
-	if (lba >= total || (*rc = read(ctx, h, ss, lba * ss)) < 0)
+	if (lba >= total || (*rc = tf_bio_pread(vol, h, ss, lba * ss)) < 0)
 		goto out;
 	if (memcmp(h, "EFI PART", 8) != 0)
 		goto out;
@@ -232,7 +234,7 @@ static int gpt_try(tf_read_fn read, void *ctx, uint64_t size, unsigned ss, uint6
 		*rc = -ENOMEM;
 		goto out;
 	}
-	if ((*rc = read(ctx, *entries, (size_t)n * es, elba * ss)) < 0 ||
+	if ((*rc = tf_bio_pread(vol, *entries, (size_t)n * es, elba * ss)) < 0 ||
 	    pt_crc32(*entries, (size_t)n * es) != le32(h + 88)) {
 		free(*entries);
 		*entries = NULL;
@@ -247,7 +249,7 @@ out:
 }
 
 /* 1 if a GPT was found (pt filled), 0 if none, -errno on read failure. */
-static int gpt_read(tf_read_fn read, void *ctx, uint64_t size, struct tf_parttable *pt)
+static int gpt_read(struct tf_bio *vol, uint64_t size, struct tf_parttable *pt)
 {
 	static const unsigned sizes[] = {512, 4096};
 
@@ -260,10 +262,10 @@ static int gpt_read(tf_read_fn read, void *ctx, uint64_t size, struct tf_parttab
 
 		if (total < 3)
 			continue;
-		if (!gpt_try(read, ctx, size, ss, 1, &e, &n, &es, &rc)) {
+		if (!gpt_try(vol, size, ss, 1, &e, &n, &es, &rc)) {
 			if (rc < 0)
 				return rc;
-			if (!gpt_try(read, ctx, size, ss, total - 1, &e, &n, &es, &rc)) {
+			if (!gpt_try(vol, size, ss, total - 1, &e, &n, &es, &rc)) {
 				if (rc < 0)
 					return rc;
 				continue;
@@ -316,15 +318,15 @@ static int mbr_is_extended(uint8_t type)
 	return type == 0x05 || type == 0x0F || type == 0x85;
 }
 
-static int mbr_logicals(tf_read_fn read, void *ctx, uint64_t size, uint64_t ext_start,
-			uint64_t ext_len, struct tf_parttable *pt)
+static int mbr_logicals(struct tf_bio *vol, uint64_t size, uint64_t ext_start, uint64_t ext_len,
+			struct tf_parttable *pt)
 {
 	uint8_t b[MBR_SIZE];
 	uint64_t ebr = ext_start;
 	unsigned idx = 5;
 
 	for (int hop = 0; hop < EBR_MAX; hop++) {
-		int rc = read(ctx, b, sizeof(b), ebr * 512);
+		int rc = tf_bio_pread(vol, b, sizeof(b), ebr * 512);
 		const uint8_t *e0 = b + 446, *e1 = b + 462;
 
 		if (rc < 0)
@@ -366,9 +368,10 @@ static int mbr_logicals(tf_read_fn read, void *ctx, uint64_t size, uint64_t ext_
 	return 0;
 }
 
-int tf_parttable_read(tf_read_fn read, void *ctx, uint64_t size, struct tf_parttable *out)
+int tf_parttable_read(struct tf_bio *vol, struct tf_parttable *out)
 {
-	assert(read && out);
+	assert(vol && out);
+	const uint64_t size = vol->size;
 	uint8_t mbr[MBR_SIZE];
 	int rc, protective = 0, any = 0;
 
@@ -378,13 +381,13 @@ int tf_parttable_read(tf_read_fn read, void *ctx, uint64_t size, struct tf_partt
 		pt_reset(out, "volume smaller than one sector");
 		return 0;
 	}
-	if ((rc = read(ctx, mbr, sizeof(mbr), 0)) < 0)
+	if ((rc = tf_bio_pread(vol, mbr, sizeof(mbr), 0)) < 0)
 		return rc;
 	if (mbr[510] == 0x55 && mbr[511] == 0xAA)
 		for (int i = 0; i < 4; i++)
 			if (mbr[446 + 16 * i + 4] == 0xEE)
 				protective = 1;
-	rc = gpt_read(read, ctx, size, out);
+	rc = gpt_read(vol, size, out);
 	if (rc < 0) {
 		tf_parttable_free(out);
 		return rc;
@@ -425,7 +428,7 @@ int tf_parttable_read(tf_read_fn read, void *ctx, uint64_t size, struct tf_partt
 			continue;
 		}
 		if (mbr_is_extended(e[4])) {
-			if ((rc = mbr_logicals(read, ctx, size, s, l, out)) < 0) {
+			if ((rc = mbr_logicals(vol, size, s, l, out)) < 0) {
 				tf_parttable_free(out);
 				return rc;
 			}

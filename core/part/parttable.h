@@ -18,8 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Reads exactly len bytes at off of the volume; 0 or -errno. */
-typedef int (*tf_read_fn)(void *ctx, void *buf, size_t len, uint64_t off);
+struct tf_bio;
 
 enum tf_pt_scheme {
 	TF_PT_NONE = 0,
@@ -58,7 +57,9 @@ struct tf_parttable {
 
 /* Reads the partition table of a volume of size bytes through read(ctx, ...).
  * On success *out is filled (free it with tf_parttable_free). */
-int tf_parttable_read(tf_read_fn read, void *ctx, uint64_t size, struct tf_parttable *out);
+/* vol: the volume as block I/O (core/vol/volume.h: tf_volume_bio), read
+ * through tf_bio_pread within vol->size. */
+int tf_parttable_read(struct tf_bio *vol, struct tf_parttable *out);
 
 void tf_parttable_free(struct tf_parttable *pt);
 

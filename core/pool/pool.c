@@ -123,6 +123,19 @@ int tf_pool_read(struct tf_pool *p, uint32_t thin_id, void *buf, size_t len, uin
 	return rc;
 }
 
+int tf_pool_data_fd(struct tf_pool *p, uint32_t thin_id, size_t len, uint64_t voff, uint64_t poff,
+		    int *fd, uint64_t *fd_off)
+{
+	int rc =
+	    p->be->data_fd ? p->be->data_fd(p, thin_id, len, voff, poff, fd, fd_off) : -ENOTSUP;
+
+	if (rc == 0) {
+		atomic_fetch_add(&p->data_bytes_read, len);
+		atomic_fetch_add(&p->data_reads, 1);
+	}
+	return rc;
+}
+
 void tf_pool_counters(const struct tf_pool *p, struct tf_pool_counters *c)
 {
 	c->data_bytes_read = atomic_load(&p->data_bytes_read);

@@ -6,6 +6,21 @@
  *    a held metadata snapshot with O_DIRECT, data read through the kernel's
  *    own thin devices (DESIGN.md rule 2).
  * The pool never writes the metadata or data devices.
+ *
+ * Which calls may run concurrently, from any threads:
+ *  - tf_pool_read, tf_pool_data_fd, tf_pool_counters and the accessors
+ *    (kind, source, identity, chunk size): always, with each other and with
+ *    everything below.  Live: the lookup of a thin id's device takes a
+ *    short lock, held only to create a private read-only target the first
+ *    time an inactive volume is read.
+ *  - tf_pool_meta_begin / tf_pool_meta_end and walks of the views: always;
+ *    views open at once share one held metadata snapshot (live: the first
+ *    reserves it, the last releases it; a dm message under a short lock,
+ *    never a walk).  A view is read-only and may be walked by many threads.
+ *  - tf_pool_transaction_id: always (one dm status call).
+ *  - tf_pool_lvs: one caller at a time (it replaces the array the last call
+ *    returned); run it from the one thread that refreshes the index.
+ *  - tf_pool_open / tf_pool_close: alone.
  */
 #ifndef THINFS_POOL_H
 #define THINFS_POOL_H
@@ -67,6 +82,16 @@ int tf_pool_transaction_id(struct tf_pool *p, uint64_t *tid);
  * read-only thin target if the LV is inactive), so bytes are never stale. */
 int tf_pool_read(struct tf_pool *p, uint32_t thin_id, void *buf, size_t len, uint64_t voff,
 		 uint64_t poff);
+
+/* Where len bytes of mapped data (the arguments of tf_pool_read) can be
+ * read straight from a descriptor, for zero-copy replies: image sources
+ * give the data image at poff, live sources the kernel thin device at voff.
+ * -ENOTSUP if the source cannot (its data sits behind a wrapper: read with
+ * tf_pool_read instead); -EIO if the range lies past the end of the data
+ * image as it is now.  The descriptor stays open until tf_pool_close.
+ * Counted as a data read. */
+int tf_pool_data_fd(struct tf_pool *p, uint32_t thin_id, size_t len, uint64_t voff, uint64_t poff,
+		    int *fd, uint64_t *fd_off);
 
 /* Counters for .thinfs/status. */
 struct tf_pool_counters {

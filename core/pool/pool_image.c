@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct image {
@@ -123,6 +124,30 @@ static int image_read(struct tf_pool *p, uint32_t thin_id, void *buf, size_t len
 		   : 0;
 }
 
+static int image_data_fd(struct tf_pool *p, uint32_t thin_id, size_t len, uint64_t voff,
+			 uint64_t poff, int *fd, uint64_t *fd_off)
+{
+	struct image *im = p->priv;
+	struct stat st;
+	int f;
+
+	if (!im->data || (f = tf_bio_fd(im->data)) < 0)
+		return -ENOTSUP; /* image_read says why, or reads through the wrapper */
+	/* The size now, not at open: a short splice would reach the reader as
+	 * an end of file, not as an error. */
+	if (fstat(f, &st) < 0)
+		return tf_fail(errno, "%s: cannot stat: %s", im->data_path, strerror(errno));
+	if (poff > (uint64_t)st.st_size || len > (uint64_t)st.st_size - poff)
+		return tf_fail(EIO,
+			       "thin device %" PRIu32 " offset %" PRIu64
+			       ": maps to data offset %" PRIu64 ", past the end of %s (%" PRIu64
+			       " bytes now)",
+			       thin_id, voff, poff, im->data_path, (uint64_t)st.st_size);
+	*fd = f;
+	*fd_off = poff;
+	return 0;
+}
+
 static void image_close(struct tf_pool *p)
 {
 	struct image *im = p->priv;
@@ -141,6 +166,7 @@ static const struct tf_pool_backend image_backend = {
     .meta_end = image_meta_end,
     .transaction_id = image_transaction_id,
     .read = image_read,
+    .data_fd = image_data_fd,
     .close = image_close,
 };
 

@@ -15,6 +15,9 @@ struct tf_pool_backend {
 	int (*transaction_id)(struct tf_pool *p, uint64_t *tid);
 	int (*read)(struct tf_pool *p, uint32_t thin_id, void *buf, size_t len, uint64_t voff,
 		    uint64_t poff);
+	/* NULL: no zero-copy reads (tf_pool_data_fd answers -ENOTSUP). */
+	int (*data_fd)(struct tf_pool *p, uint32_t thin_id, size_t len, uint64_t voff,
+		       uint64_t poff, int *fd, uint64_t *fd_off);
 	int (*refresh_lvs)(struct tf_pool *p); /* re-reads names into p->lvs */
 	void (*close)(struct tf_pool *p);
 };

@@ -44,6 +44,11 @@ struct live {
 	char tmeta_path[320];
 	struct tf_pool_opts opts;
 	struct tf_bio *meta;
+	/* Metadata views open at once share one held snapshot: the first
+	 * reserves it (or finds another holder's), the last releases it. */
+	pthread_mutex_t meta_lock; /* the three fields below; held for dm messages, never a walk */
+	unsigned views;
+	uint64_t held_root;
 	bool reserved; /* we hold the metadata snapshot */
 	pthread_mutex_t lock;
 	struct live_dev *devs;
@@ -105,12 +110,18 @@ static int live_refresh_lvs(struct tf_pool *p)
 	return rc;
 }
 
-static int live_meta_begin(struct tf_pool *p, struct tf_thin_meta **view)
+/* Holds the metadata snapshot for one more view; *root is its superblock.
+ * Called with meta_lock held. */
+static int hold_snapshot(struct live *lv, uint64_t *root)
 {
-	struct live *lv = p->priv;
 	struct tf_dm_pool_status st;
 	int rc;
 
+	if (lv->views) {
+		lv->views++;
+		*root = lv->held_root;
+		return 0;
+	}
 	if ((rc = tf_dm_pool_status(lv->pool_dm, &st)) < 0)
 		return rc;
 	if (st.held && !lv->opts.reuse_held_snapshot)
@@ -134,23 +145,43 @@ static int live_meta_begin(struct tf_pool *p, struct tf_thin_meta **view)
 						lv->pool_dm);
 		}
 	}
-	rc = tf_thin_open(lv->meta, st.held_root, view);
-	if (rc < 0 && lv->reserved) {
+	lv->views = 1;
+	lv->held_root = *root = st.held_root;
+	return 0;
+}
+
+static void drop_snapshot(struct live *lv)
+{
+	pthread_mutex_lock(&lv->meta_lock);
+	if (--lv->views == 0 && lv->reserved) {
 		tf_dm_message(lv->pool_dm, "release_metadata_snap");
 		lv->reserved = false;
 	}
+	pthread_mutex_unlock(&lv->meta_lock);
+}
+
+/* Views may be opened from several threads at once (a refresh and a delta
+ * plan): they share the held snapshot, and the walks run unlocked. */
+static int live_meta_begin(struct tf_pool *p, struct tf_thin_meta **view)
+{
+	struct live *lv = p->priv;
+	uint64_t root = 0;
+	int rc;
+
+	pthread_mutex_lock(&lv->meta_lock);
+	rc = hold_snapshot(lv, &root);
+	pthread_mutex_unlock(&lv->meta_lock);
+	if (rc < 0)
+		return rc;
+	if ((rc = tf_thin_open(lv->meta, root, view)) < 0)
+		drop_snapshot(lv);
 	return rc;
 }
 
 static void live_meta_end(struct tf_pool *p, struct tf_thin_meta *view)
 {
-	struct live *lv = p->priv;
-
 	tf_thin_close(view);
-	if (lv->reserved) {
-		tf_dm_message(lv->pool_dm, "release_metadata_snap");
-		lv->reserved = false;
-	}
+	drop_snapshot(p->priv);
 }
 
 static int live_transaction_id(struct tf_pool *p, uint64_t *tid)
@@ -269,6 +300,21 @@ static int live_read(struct tf_pool *p, uint32_t thin_id, void *buf, size_t len,
 	return 0;
 }
 
+static int live_data_fd(struct tf_pool *p, uint32_t thin_id, size_t len, uint64_t voff,
+			uint64_t poff, int *fd, uint64_t *fd_off)
+{
+	struct live *lv = p->priv;
+	int rc;
+
+	(void)len;
+	(void)poff;
+	pthread_mutex_lock(&lv->lock);
+	rc = live_dev_fd(p, thin_id, fd);
+	pthread_mutex_unlock(&lv->lock);
+	*fd_off = voff;
+	return rc;
+}
+
 static void live_close(struct tf_pool *p)
 {
 	struct live *lv = p->priv;
@@ -284,6 +330,7 @@ static void live_close(struct tf_pool *p)
 	if (lv->reserved)
 		tf_dm_message(lv->pool_dm, "release_metadata_snap");
 	tf_bio_close(lv->meta);
+	pthread_mutex_destroy(&lv->meta_lock);
 	pthread_mutex_destroy(&lv->lock);
 	free(lv);
 }
@@ -293,6 +340,7 @@ static const struct tf_pool_backend live_backend = {
     .meta_end = live_meta_end,
     .transaction_id = live_transaction_id,
     .read = live_read,
+    .data_fd = live_data_fd,
     .refresh_lvs = live_refresh_lvs,
     .close = live_close,
 };
@@ -334,6 +382,7 @@ int tf_pool_open_live(struct tf_pool *p, const char *vg_pool, const struct tf_po
 	p->priv = lv;
 	lv->opts = *opts;
 	pthread_mutex_init(&lv->lock, NULL);
+	pthread_mutex_init(&lv->meta_lock, NULL);
 	snprintf(lv->vg, sizeof(lv->vg), "%.*s", (int)(slash - vg_pool), vg_pool);
 	snprintf(lv->pool, sizeof(lv->pool), "%s", slash + 1);
 	if ((rc = read_vg(lv->vg, &vg)) < 0)

@@ -3,6 +3,7 @@
 #include "core/stream/receive_internal.h"
 
 #include "core/base/err.h"
+#include "core/io/bio.h"
 #include "core/io/crc32c.h"
 
 #include <errno.h>
@@ -16,6 +17,9 @@
 
 struct tf_recv {
 	struct tf_target *t;
+	/* The staging area as block I/O: data records are written through it,
+	 * so a fault-injecting wrapper (opts.fault) can stand in between. */
+	struct tf_bio *stage, *stage_io;
 	struct tf_recv_opts opts;
 	struct tf_stream_parser parser;
 	bool begun, finished;
@@ -43,12 +47,68 @@ static int recv_header(void *ctx, const struct tf_stream_header *h)
 	return rc;
 }
 
+static int stage_pwrite(struct tf_bio *b, const void *buf, size_t len, uint64_t off)
+{
+	struct tf_target *t = b->priv;
+
+	return t->ops->data(t, off, buf, len);
+}
+
+static int stage_pread(struct tf_bio *b, void *buf, size_t len, uint64_t off)
+{
+	(void)buf;
+	(void)len;
+	(void)off;
+	return tf_fail(EOPNOTSUPP, "%s: the staging area is written, not read", b->name);
+}
+
+static void stage_close(struct tf_bio *b)
+{
+	free(b);
+}
+
+static const struct tf_bio_ops stage_ops = {
+    .pread = stage_pread,
+    .pwrite = stage_pwrite,
+    .close = stage_close,
+};
+
+static void stage_drop(struct tf_recv *r)
+{
+	if (r->stage_io != r->stage)
+		tf_bio_close(r->stage_io);
+	tf_bio_close(r->stage);
+	r->stage = r->stage_io = NULL;
+}
+
+/* The block I/O that data records go through, made on the first one. */
+static int stage_open(struct tf_recv *r)
+{
+	struct tf_bio *b = calloc(1, sizeof(*b));
+	int rc;
+
+	if (!b)
+		return tf_fail(ENOMEM, "%s: out of memory", r->t->name);
+	*b = (struct tf_bio){.ops = &stage_ops, .size = r->parser.h.volume_bytes, .priv = r->t};
+	snprintf(b->name, sizeof(b->name), "%.200s", r->t->name);
+	r->stage = r->stage_io = b;
+	if (r->opts.fault && (rc = tf_bio_open_fault(b, r->opts.fault, &r->stage_io)) < 0) {
+		r->stage_io = b;
+		stage_drop(r);
+		return rc;
+	}
+	return 0;
+}
+
 static int recv_data(void *ctx, uint64_t off, const void *buf, size_t len)
 {
 	struct tf_recv *r = ctx;
+	int rc;
 
 	r->data_since_checkpoint += len;
-	return r->t->ops->data(r->t, off, buf, len);
+	if (!r->stage_io && (rc = stage_open(r)) < 0)
+		return rc;
+	return tf_bio_pwrite(r->stage_io, buf, len, off);
 }
 
 static int recv_zero(void *ctx, uint64_t off, uint64_t len)
@@ -174,6 +234,7 @@ static int restart_fresh(struct tf_recv *r)
 	int rc;
 
 	r->t->ops->abort(r->t, false);
+	stage_drop(r);
 	tf_parser_free(&r->parser);
 	r->begun = r->resumed = false;
 	r->checkpoint_pos = r->data_since_checkpoint = 0;
@@ -290,6 +351,7 @@ void tf_recv_close(struct tf_recv *r)
 			    r->t->ops->save_checkpoint(r->t, &r->parser.last) == 0;
 		r->t->ops->abort(r->t, keep);
 	}
+	stage_drop(r);
 	tf_parser_free(&r->parser);
 	r->t->ops->free(r->t);
 	free(r);

@@ -40,6 +40,7 @@
 #include <stdint.h>
 
 struct tf_recv;
+struct tf_bio_fault;
 
 struct tf_recv_opts {
 	bool force;  /* apply an incremental even if the target's state differs */
@@ -50,6 +51,9 @@ struct tf_recv_opts {
 	/* Keep the replaced volume: LVM renames it LV_thinfs_prev (replacing
 	 * an older one), a file target keeps it as DIR/.LV.thinfs-prev. */
 	bool keep_prev;
+	/* Tests: faults injected into the writes of data records to the
+	 * staging area (core/io/bio.h); NULL in real use. */
+	const struct tf_bio_fault *fault;
 };
 
 /* Target: the plain sparse file DIR/LV (a full stream creates it). */

@@ -4,6 +4,7 @@
 
 #include "core/base/endian.h"
 #include "core/base/err.h"
+#include "core/io/bio.h"
 #include "core/io/crc32c.h"
 #include "core/io/sha256.h"
 
@@ -229,8 +230,7 @@ struct tf_stream_plan {
 	struct tf_stream_recs recs;
 	uint64_t *start;       /* stream offset of each record */
 	_Atomic uint64_t *crc; /* 0 = not computed, else 1 << 32 | crc */
-	tf_stream_read_fn read;
-	void *ctx;
+	struct tf_bio *vol;    /* the result volume (borrowed) */
 	pthread_mutex_t trailer_lock;
 	bool have_trailer;
 	/* The payload read last to checksum it: a sequential reader asks for
@@ -242,7 +242,7 @@ struct tf_stream_plan {
 };
 
 int tf_stream_plan_new(const struct tf_stream_header *h, struct tf_stream_recs *recs,
-		       tf_stream_read_fn read, void *ctx, struct tf_stream_plan **out)
+		       struct tf_bio *vol, struct tf_stream_plan **out)
 {
 	struct tf_stream_plan *p = calloc(1, sizeof(*p));
 	uint64_t pos = TF_STREAM_HEADER_BYTES, data = 0;
@@ -275,8 +275,7 @@ int tf_stream_plan_new(const struct tf_stream_header *h, struct tf_stream_recs *
 	p->h.data_bytes = data;
 	p->h.stream_bytes = pos + TF_STREAM_TRAILER_BYTES;
 	tf_stream_header_encode(&p->h, p->header);
-	p->read = read;
-	p->ctx = ctx;
+	p->vol = vol;
 	pthread_mutex_init(&p->trailer_lock, NULL);
 	pthread_mutex_init(&p->cache_lock, NULL);
 	p->cache_rec = SIZE_MAX;
@@ -322,7 +321,7 @@ static int rec_crc(struct tf_stream_plan *p, size_t i, uint32_t *crc)
 	buf = malloc(r->length);
 	if (!buf)
 		return tf_fail(ENOMEM, "stream: out of memory");
-	rc = p->read(p->ctx, buf, r->length, r->offset);
+	rc = tf_bio_pread(p->vol, buf, r->length, r->offset);
 	if (rc == 0) {
 		*crc = tf_stream_crc(buf, r->length);
 		atomic_store(&p->crc[i], 1ull << 32 | *crc);
@@ -473,7 +472,7 @@ ssize_t tf_stream_plan_read(struct tf_stream_plan *p, void *buf, size_t len, uin
 					memcpy(o + done, (uint8_t *)p->cache_buf + pin, n);
 				pthread_mutex_unlock(&p->cache_lock);
 				if (!cached &&
-				    (rc = p->read(p->ctx, o + done, n, r->offset + pin)) < 0)
+				    (rc = tf_bio_pread(p->vol, o + done, n, r->offset + pin)) < 0)
 					return rc;
 			}
 		}

@@ -28,7 +28,7 @@
  *   tf_stream_recs_add(&recs, TF_REC_DATA, off, len, h.volume_bytes);  // ascending
  *   tf_stream_recs_add(&recs, TF_REC_ZERO, off, len, h.volume_bytes);
  *   tf_stream_size(&recs);                       // st_size, before any byte
- *   tf_stream_plan_new(&h, &recs, read_volume, ctx, &plan);   // takes recs
+ *   tf_stream_plan_new(&h, &recs, vol_bio, &plan);   // takes recs
  *   tf_stream_plan_read(plan, buf, len, any_offset);          // any range
  *   tf_stream_plan_free(plan);
  *
@@ -115,14 +115,14 @@ int tf_stream_recs_add(struct tf_stream_recs *l, enum tf_rec_type type, uint64_t
 		       uint64_t volume_bytes);
 void tf_stream_recs_free(struct tf_stream_recs *l);
 
-/* Reads len bytes of the result volume at voff (all of them, or -errno). */
-typedef int (*tf_stream_read_fn)(void *ctx, void *buf, size_t len, uint64_t voff);
-
+struct tf_bio;
 struct tf_stream_plan;
 /* Takes the records (ascending, non-overlapping); fills the header's counts
- * and sizes.  read/ctx must stay valid for the plan's life. */
+ * and sizes.  vol is the result volume as block I/O (core/vol/volume.h:
+ * tf_volume_bio), read when payloads are asked for; it must stay valid for
+ * the plan's life. */
 int tf_stream_plan_new(const struct tf_stream_header *h, struct tf_stream_recs *recs,
-		       tf_stream_read_fn read, void *ctx, struct tf_stream_plan **out);
+		       struct tf_bio *vol, struct tf_stream_plan **out);
 uint64_t tf_stream_plan_size(const struct tf_stream_plan *p);
 const struct tf_stream_header *tf_stream_plan_header(const struct tf_stream_plan *p);
 /* The size of the stream these records make, before a byte is produced

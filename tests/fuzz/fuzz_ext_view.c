@@ -9,14 +9,10 @@
 
 #include "core/base/err.h"
 #include "core/ext/ext_view.h"
+#include "core/io/bio.h"
 #include "core/part/parttable.h"
 
 #define MAX_VISITS 400
-
-struct img {
-	const uint8_t *data;
-	size_t size;
-};
 
 struct walk {
 	struct tf_ext_view *v;
@@ -24,16 +20,6 @@ struct walk {
 	uint32_t stack[512];
 	unsigned nstack;
 };
-
-static int img_read(void *ctx, void *buf, size_t len, uint64_t off)
-{
-	const struct img *im = ctx;
-
-	if (off > im->size || len > im->size - off)
-		return tf_fail(5 /* EIO */, "fuzz image: read past the end");
-	memcpy(buf, im->data + off, len);
-	return 0;
-}
 
 static int collect(void *arg, const char *name, uint32_t ino, unsigned dtype, uint64_t next)
 {
@@ -75,13 +61,13 @@ static void visit(struct walk *w, uint32_t ino)
 		(void)tf_ext_getxattr(w->v, ino, buf, buf + 4096, sizeof(buf) - 4096);
 }
 
-static void walk_view(const struct img *im, uint64_t off, uint64_t len)
+static void walk_view(struct tf_bio *im, uint64_t off, uint64_t len)
 {
 	struct tf_ext_opts opts = {.max_handles = 2, .cache_dirs = 4, .cache_maps = 4};
 	struct walk w = {0};
 	struct statvfs sv;
 
-	if (tf_ext_view_open(img_read, (void *)im, off, len, "fuzz", &opts, &w.v) < 0)
+	if (tf_ext_view_open(im, off, len, "fuzz", &opts, &w.v) < 0)
 		return;
 	(void)tf_ext_statfs(w.v, &sv);
 	w.stack[w.nstack++] = TF_EXT_ROOT_INO;
@@ -92,15 +78,19 @@ static void walk_view(const struct img *im, uint64_t off, uint64_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct img im = {data, size};
 	struct tf_parttable pt;
+	struct tf_bio *im;
 
-	walk_view(&im, 0, size);
-	if (tf_parttable_read(img_read, &im, size, &pt) == 0) {
+	/* The image as block I/O; nothing writes through it. */
+	if (tf_bio_open_mem((void *)data, size, "fuzz image", &im) < 0)
+		return 0;
+	walk_view(im, 0, size);
+	if (tf_parttable_read(im, &pt) == 0) {
 		for (unsigned i = 0; i < pt.count && i < 2; i++)
-			if (tf_ext_probe(img_read, &im, pt.parts[i].start, pt.parts[i].length) == 1)
-				walk_view(&im, pt.parts[i].start, pt.parts[i].length);
+			if (tf_ext_probe(im, pt.parts[i].start, pt.parts[i].length) == 1)
+				walk_view(im, pt.parts[i].start, pt.parts[i].length);
 		tf_parttable_free(&pt);
 	}
+	tf_bio_close(im);
 	return 0;
 }

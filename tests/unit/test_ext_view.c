@@ -27,6 +27,7 @@
 
 #include "core/base/err.h"
 #include "core/ext/ext_view.h"
+#include "core/io/bio.h"
 
 #define BIGDIR_N 20000
 
@@ -44,6 +45,7 @@ static void put_file(const char *path, const void *data, size_t len)
 /* ---- a volume: an image file read with pread ---- */
 
 struct vol {
+	struct tf_bio bio; /* what the readers take: pread is vol_read */
 	int fd;
 	int fail_reads; /* make every read fail with -EIO */
 	uint64_t size;
@@ -63,6 +65,18 @@ static int vol_read(void *ctx, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+static int vol_bio_pread(struct tf_bio *b, void *buf, size_t len, uint64_t off)
+{
+	return vol_read(b->priv, buf, len, off);
+}
+
+static void vol_bio_close(struct tf_bio *b)
+{
+	(void)b;
+}
+
+static const struct tf_bio_ops vol_bio_ops = {.pread = vol_bio_pread, .close = vol_bio_close};
+
 static void vol_open(struct vol *v, const char *img)
 {
 	struct stat st;
@@ -71,6 +85,8 @@ static void vol_open(struct vol *v, const char *img)
 	assert_true(v->fd >= 0);
 	assert_int_equal(fstat(v->fd, &st), 0);
 	v->size = (uint64_t)st.st_size;
+	v->bio = (struct tf_bio){.ops = &vol_bio_ops, .size = v->size, .priv = v};
+	snprintf(v->bio.name, sizeof(v->bio.name), "%s", img);
 	v->fail_reads = 0;
 }
 
@@ -80,7 +96,7 @@ static struct tf_ext_view *view_of(struct vol *v, const char *img)
 	int rc;
 
 	vol_open(v, img);
-	rc = tf_ext_view_open(vol_read, v, 0, v->size, img, NULL, &view);
+	rc = tf_ext_view_open(&v->bio, 0, v->size, img, NULL, &view);
 	if (rc < 0)
 		fprintf(stderr, "open %s: %s\n", img, tf_errmsg());
 	assert_int_equal(rc, 0);
@@ -619,8 +635,7 @@ static void external_journals_and_journal_devices_are_reported_clearly(void **st
 	snprintf(img, sizeof(img), "%s/jdev.img", tmp);
 	sh("mkfs.ext4 -q -F -O journal_dev -b 4096 %s 8M >/dev/null 2>&1", img);
 	vol_open(&vol, img);
-	assert_int_equal(tf_ext_view_open(vol_read, &vol, 0, vol.size, "jdev", NULL, &v),
-			 -EMEDIUMTYPE);
+	assert_int_equal(tf_ext_view_open(&vol.bio, 0, vol.size, "jdev", NULL, &v), -EMEDIUMTYPE);
 	assert_non_null(strstr(tf_errmsg(), "journal device"));
 	close(vol.fd);
 	/* a filesystem that needs recovery from an external journal */
@@ -630,8 +645,7 @@ static void external_journals_and_journal_devices_are_reported_clearly(void **st
 	   "ssv journal_inum 0\nssv journal_dev 2049\nfeature needs_recovery\nEOF",
 	   img, img);
 	vol_open(&vol, img);
-	assert_int_equal(tf_ext_view_open(vol_read, &vol, 0, vol.size, "extj", NULL, &v),
-			 -EOPNOTSUPP);
+	assert_int_equal(tf_ext_view_open(&vol.bio, 0, vol.size, "extj", NULL, &v), -EOPNOTSUPP);
 	assert_non_null(strstr(tf_errmsg(), "external journal"));
 	assert_null(v);
 	close(vol.fd);
@@ -786,17 +800,16 @@ static void a_volume_without_ext_is_reported_as_such(void **state)
 	snprintf(img, sizeof(img), "%s/zero.img", tmp);
 	sh("head -c 4194304 /dev/urandom > %s", img);
 	vol_open(&vol, img);
-	assert_int_equal(tf_ext_probe(vol_read, &vol, 0, vol.size), 0);
-	assert_int_equal(tf_ext_view_open(vol_read, &vol, 0, vol.size, "volume junk", NULL, &v),
+	assert_int_equal(tf_ext_probe(&vol.bio, 0, vol.size), 0);
+	assert_int_equal(tf_ext_view_open(&vol.bio, 0, vol.size, "volume junk", NULL, &v),
 			 -EMEDIUMTYPE);
 	assert_non_null(strstr(tf_errmsg(), "volume junk"));
 	assert_null(v);
 	close(vol.fd);
 	vol_open(&vol, img_main);
-	assert_int_equal(tf_ext_probe(vol_read, &vol, 0, vol.size), 1);
+	assert_int_equal(tf_ext_probe(&vol.bio, 0, vol.size), 1);
 	vol.fail_reads = 1;
-	assert_int_equal(tf_ext_view_open(vol_read, &vol, 0, vol.size, "volume bad", NULL, &v),
-			 -EIO);
+	assert_int_equal(tf_ext_view_open(&vol.bio, 0, vol.size, "volume bad", NULL, &v), -EIO);
 	close(vol.fd);
 }
 
@@ -1010,7 +1023,7 @@ static void corrupt_journal_never_crashes_and_never_replays_garbage(void **state
 	flip(c, debugfs_num("bmap <8> 0", img) * 4096 + 0, 0xff);
 	vol_open(&vol, c);
 	v = NULL;
-	assert_int_equal(tf_ext_view_open(vol_read, &vol, 0, vol.size, "jc3", NULL, &v), -EUCLEAN);
+	assert_int_equal(tf_ext_view_open(&vol.bio, 0, vol.size, "jc3", NULL, &v), -EUCLEAN);
 	assert_non_null(strstr(tf_errmsg(), "journal"));
 	close(vol.fd);
 }

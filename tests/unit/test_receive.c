@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/base/err.h"
+#include "core/io/bio.h"
 #include "core/io/sha256.h"
 #include "core/stream/receive.h"
 #include "core/stream/stream.h"
@@ -33,12 +34,6 @@ struct stream {
 	uint64_t *bounds; /* stream offsets where a record (or the trailer) starts */
 	size_t nbounds;
 };
-
-static int img_read(void *ctx, void *buf, size_t len, uint64_t off)
-{
-	memcpy(buf, (const uint8_t *)ctx + off, len);
-	return 0;
-}
 
 /* A: chunks with data and holes.  B: A with some chunks rewritten, some
  * unmapped (zero), and a run longer than one DATA record. */
@@ -77,6 +72,7 @@ static struct stream make_stream(const uint8_t *base, const uint8_t *result, uin
 				     .base_thin_id = base ? base_tag : TF_STREAM_NO_BASE};
 	struct tf_stream_recs recs = {0};
 	struct tf_stream_plan *p;
+	struct tf_bio *vol;
 	struct stream s = {0};
 	uint64_t pos = TF_STREAM_HEADER_BYTES;
 
@@ -119,12 +115,14 @@ static struct stream make_stream(const uint8_t *base, const uint8_t *result, uin
 		       (merged.v[i].type == TF_REC_DATA ? merged.v[i].length : 0);
 	}
 	s.bounds[s.nbounds++] = pos; /* the trailer */
-	assert_int_equal(tf_stream_plan_new(&h, &merged, img_read, (void *)result, &p), 0);
+	assert_int_equal(tf_bio_open_mem((void *)result, VOL, "result volume", &vol), 0);
+	assert_int_equal(tf_stream_plan_new(&h, &merged, vol, &p), 0);
 	s.len = tf_stream_plan_size(p);
 	assert_int_equal(s.len, pos + TF_STREAM_TRAILER_BYTES);
 	s.b = malloc(s.len);
 	assert_int_equal(tf_stream_plan_read(p, s.b, s.len, 0), (ssize_t)s.len);
 	tf_stream_plan_free(p);
+	tf_bio_close(vol);
 	return s;
 }
 

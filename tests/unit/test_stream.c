@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/base/err.h"
+#include "core/io/bio.h"
 #include "core/io/crc32c.h"
 #include "core/io/sha256.h"
 #include "core/stream/stream.h"
@@ -27,13 +28,6 @@ struct mem_target {
 	size_t size;
 	int headers, records;
 };
-
-static int src_read(void *ctx, void *buf, size_t len, uint64_t off)
-{
-	(void)ctx;
-	memcpy(buf, src + off, len);
-	return 0;
-}
 
 static int t_header(void *ctx, const struct tf_stream_header *h)
 {
@@ -85,7 +79,11 @@ static struct tf_stream_plan *make_plan(void)
 	assert_int_equal(tf_stream_recs_add(&recs, TF_REC_ZERO, 4 << 20, 1 << 20, VOL), 0);
 	assert_int_equal(tf_stream_recs_add(&recs, TF_REC_DATA, 6 << 20, 65536, VOL), 0);
 	assert_int_equal(recs.n, 5); /* 3 MiB split in three */
-	assert_int_equal(tf_stream_plan_new(&h, &recs, src_read, NULL, &p), 0);
+	static struct tf_bio *vol;
+
+	if (!vol) /* the source volume, kept for the test's life */
+		assert_int_equal(tf_bio_open_mem(src, sizeof(src), "source volume", &vol), 0);
+	assert_int_equal(tf_stream_plan_new(&h, &recs, vol, &p), 0);
 	return p;
 }
 
