@@ -11,6 +11,7 @@
 #include "nodes.h"
 
 #include "core/base/err.h"
+#include "core/base/progress.h"
 #include "core/base/vec.h"
 #include "core/pool/pool.h"
 
@@ -310,6 +311,9 @@ static int refresh_in_txn(struct tf_index *ix, struct tf_pool *p, struct tf_thin
 		rc = tf_fail(ENOMEM, "index: out of memory");
 		goto out;
 	}
+	/* Progress (-P): metadata nodes read, of at most the blocks in use. */
+	tf_progress_unit(ix->progress, "nodes");
+	tf_progress_total(ix->progress, in->metadata_nr_allocated);
 	if ((rc = sync_nodes(ix, view, devs, ndev, old, nold, &t, roots, &ss, &cleared, &ub_refs,
 			     &ub_owners, &ub_ok)) < 0)
 		goto out;

@@ -88,6 +88,11 @@ int tf_index_refresh_names(struct tf_index *ix, struct tf_pool *p, bool *changed
 
 int tf_index_pool(struct tf_index *ix, struct tf_ix_pool *out);
 
+/* Reports the next refreshes' walks to p (core/base/progress.h) as mapped
+ * chunks indexed of those to walk; NULL stops.  p stays the caller's. */
+struct tf_progress;
+void tf_index_set_progress(struct tf_index *ix, struct tf_progress *p);
+
 /* Devices sorted by name. */
 int tf_index_devices(struct tf_index *ix, struct tf_ix_dev **devs, size_t *n);
 void tf_index_devices_free(struct tf_ix_dev *devs, size_t n);

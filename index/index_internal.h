@@ -10,6 +10,7 @@
 struct tf_index {
 	sqlite3 *db;
 	char path[4096];
+	struct tf_progress *progress; /* NULL: none (tf_index_set_progress) */
 };
 
 /* The one translator of SQLite result codes: records "index PATH: WHAT:

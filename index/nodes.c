@@ -26,6 +26,7 @@
 #include "index_internal.h"
 
 #include "core/base/err.h"
+#include "core/base/progress.h"
 #include "core/base/vec.h"
 #include "core/thin/thin_format.h" /* TF_BTREE_MAX_DEPTH */
 
@@ -355,6 +356,8 @@ static int establish(struct sync *s, uint64_t block, uint64_t lo, uint64_t hi, b
 		*tn = *pre;
 	else if ((rc = tf_thin_node_read(s->view, block, s->what, tn, &s->ws)) < 0)
 		return rc;
+	else
+		tf_progress_add(s->ix->progress, 1);
 	if (bm_get(&t->stored, block, &xi) && t->v[xi].state == IX_STORED &&
 	    t->v[xi].csum == tn->csum && t->v[xi].leaf == tn->leaf &&
 	    memcmp(t->v[xi].digest, tn->digest, sizeof(t->v[xi].digest)) == 0) {

@@ -126,6 +126,7 @@ int tf_cli_open(const char *source, const struct tf_cli_common *c, struct tf_poo
 		goto fail;
 	if ((rc = tf_mkdir_parents(path)) < 0 || (rc = tf_index_open(path, ix)) < 0)
 		goto fail;
+	tf_index_set_progress(*ix, c->progress);
 	rc = tf_index_refresh(*ix, *pool, c->rebuild, st ? st : &local);
 	if (rc < 0)
 		goto fail;

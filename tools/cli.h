@@ -36,10 +36,12 @@ int tf_cli_usage(const struct tf_cmd *cmd, const char *fmt, ...)
  * Returns -1 to continue, or an exit code to return at once.  `extra` lists
  * further long options the command accepts as "name" or "name=" (takes a
  * value), reported through the extra callback. */
+struct tf_progress;
 struct tf_cli_common {
 	bool json;
 	bool rebuild;
 	const char *index_path;
+	struct tf_progress *progress; /* set by the command: tf_cli_open's refresh reports to it */
 };
 typedef int (*tf_cli_extra_fn)(void *ctx, const char *name, const char *value);
 int tf_cli_parse(const struct tf_cmd *cmd, int argc, char **argv, struct tf_cli_common *c,
@@ -67,6 +69,6 @@ int tf_cli_find_dev(const struct tf_ix_dev *devs, size_t n, const char *name, co
 void tf_cli_human(uint64_t bytes, char *buf, size_t len);
 
 extern const struct tf_cmd tf_cmd_ls, tf_cmd_diff, tf_cmd_index, tf_cmd_mount, tf_cmd_umount,
-    tf_cmd_send, tf_cmd_receive, tf_cmd_replicate, tf_cmd_verify;
+    tf_cmd_send, tf_cmd_receive, tf_cmd_replicate, tf_cmd_verify, tf_cmd_doctor;
 
 #endif

@@ -1,10 +1,20 @@
 /* cmd_index.c — `thinfs index`: build or refresh the index and say what it did. */
 #include "cli.h"
 
+#include "core/base/progress.h"
 #include "index/index.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
+
+static int index_extra(void *ctx, const char *name, const char *value)
+{
+	(void)name;
+	(void)value;
+	*(bool *)ctx = true; /* -P, --progress */
+	return -1;
+}
 
 static int index_run(const struct tf_cmd *cmd, int argc, char **argv)
 {
@@ -12,14 +22,19 @@ static int index_run(const struct tf_cmd *cmd, int argc, char **argv)
 	struct tf_index_stats st = {0};
 	struct tf_pool *pool;
 	struct tf_index *ix;
+	static const char *const extra[] = {"P", "progress", NULL};
 	const char *pos[1];
+	bool progress = false;
 	size_t npos;
 	int rc;
 
-	rc = tf_cli_parse(cmd, argc, argv, &c, NULL, NULL, NULL, pos, 1, 1, &npos);
+	rc = tf_cli_parse(cmd, argc, argv, &c, extra, index_extra, &progress, pos, 1, 1, &npos);
 	if (rc >= 0)
 		return rc;
-	if (tf_cli_open(pos[0], &c, &pool, &ix, &st) < 0)
+	c.progress = tf_progress_new("index", 0, progress);
+	rc = tf_cli_open(pos[0], &c, &pool, &ix, &st);
+	tf_progress_end(c.progress);
+	if (rc < 0)
 		return tf_cli_fail(cmd);
 	if (c.json)
 		printf("{\"rebuilt\": %s, \"transaction_id\": %" PRIu64 ", \"devices\": %zu, "
@@ -43,12 +58,18 @@ static int index_run(const struct tf_cmd *cmd, int argc, char **argv)
 const struct tf_cmd tf_cmd_index = {
     .name = "index",
     .summary = "build or refresh the chunk index of a pool",
-    .usage = "Usage: thinfs index SOURCE [--rebuild] [--json] [--index PATH]\n"
+    .usage = "Usage: thinfs index SOURCE [--rebuild] [-P] [--json] [--index PATH]\n"
 	     "\n"
 	     "Builds the SQLite index of the pool's chunk mappings, or refreshes it.\n"
 	     "Each distinct node of the pool's mapping trees is stored once (snapshots\n"
 	     "share theirs); a refresh reads each device's root and the nodes that\n"
 	     "changed, and keeps what it proves unchanged unread.\n"
-	     "The index is a cache; deleting it loses nothing.\n",
+	     "The index is a cache; deleting it loses nothing.\n"
+	     "\n"
+	     "  --rebuild     read every node again, into an empty index\n"
+	     "  -P            progress on stderr (metadata nodes read of those in use,\n"
+	     "                rate, ETA)\n"
+	     "  --json        print the result as one JSON object\n"
+	     "  --index PATH  the index file (default: per pool, see README)\n",
     .run = index_run,
 };

@@ -2,9 +2,11 @@
 #include "cli.h"
 
 #include "core/base/err.h"
+#include "core/base/progress.h"
 #include "core/stream/receive.h"
 #include "core/stream/repl.h"
 #include "core/stream/repl_recv.h"
+#include "core/stream/stream.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,7 +18,7 @@
 
 struct recv_args {
 	struct tf_recv_opts o;
-	bool print_offset, prune, print_state;
+	bool print_offset, prune, print_state, progress;
 	const char *prefix;
 };
 
@@ -36,18 +38,33 @@ static int recv_extra(void *ctx, const char *name, const char *value)
 		a->o.resume = true;
 	else if (strcmp(name, "resume-offset") == 0)
 		a->o.resume = a->print_offset = true;
+	else if (strcmp(name, "P") == 0 || strcmp(name, "progress") == 0)
+		a->progress = true;
 	return -1;
 }
 
-static int recv_stdin(struct tf_recv *r)
+/* The stream's size from its header, once the first read holds it. */
+static void progress_total(struct tf_progress *pr, const char *buf, size_t n, uint64_t off)
+{
+	struct tf_stream_header h;
+
+	if (pr && off == 0 && n >= TF_STREAM_HEADER_BYTES &&
+	    tf_stream_header_decode((const uint8_t *)buf, &h) == 0)
+		tf_progress_total(pr, h.stream_bytes);
+}
+
+static int recv_stdin(struct tf_recv *r, bool progress)
 {
 	const size_t bufsize = 1 << 20;
 	char *buf = malloc(bufsize);
 	uint64_t off = tf_recv_offset(r);
+	struct tf_progress *pr = tf_progress_new("receive", 0, progress);
 	int rc = 0;
 
-	if (!buf)
+	if (!buf) {
+		tf_progress_end(pr);
 		return tf_fail(ENOMEM, "receive: out of memory");
+	}
 	for (;;) {
 		ssize_t n = read(0, buf, bufsize);
 		if (n < 0 && errno == EINTR)
@@ -65,10 +82,13 @@ static int recv_stdin(struct tf_recv *r)
 					     "receive it with 'thinfs receive TARGET', without LV");
 			break;
 		}
+		progress_total(pr, buf, (size_t)n, off);
 		if ((rc = tf_recv_write(r, buf, (size_t)n, off)) < 0)
 			break;
 		off += (uint64_t)n;
+		tf_progress_add(pr, (uint64_t)n);
 	}
+	tf_progress_end(pr);
 	free(buf);
 	return rc;
 }
@@ -95,6 +115,7 @@ static int receive_repl(const struct tf_cmd *cmd, const struct recv_args *a, con
 		free(buf);
 		return tf_cli_fail(cmd);
 	}
+	struct tf_progress *pr = tf_progress_new("receive", 0, a->progress);
 	for (;;) {
 		ssize_t n = read(0, buf, bufsize);
 		if (n < 0 && errno == EINTR)
@@ -109,7 +130,9 @@ static int receive_repl(const struct tf_cmd *cmd, const struct recv_args *a, con
 		}
 		if ((rc = tf_repl_recv_write(r, buf, (size_t)n)) < 0)
 			break;
+		tf_progress_add(pr, (uint64_t)n);
 	}
+	tf_progress_end(pr);
 	rc = rc < 0 ? tf_cli_fail(cmd) : TF_EXIT_OK;
 	tf_repl_recv_close(r);
 	free(buf);
@@ -119,7 +142,7 @@ static int receive_repl(const struct tf_cmd *cmd, const struct recv_args *a, con
 static int receive_run(const struct tf_cmd *cmd, int argc, char **argv)
 {
 	static const char *const extra[] = {"force", "resume", "resume-offset", "prefix=", "prune",
-					    "state", NULL};
+					    "state", "P",      "progress",	NULL};
 	struct tf_cli_common c = {0};
 	struct recv_args a = {0};
 	struct tf_recv *r;
@@ -157,7 +180,7 @@ static int receive_run(const struct tf_cmd *cmd, int argc, char **argv)
 			fprintf(stderr,
 				"thinfs receive: resuming %s at stream offset %" PRIu64 "\n",
 				tf_recv_target_name(r), tf_recv_offset(r));
-		rc = recv_stdin(r);
+		rc = recv_stdin(r, a.progress);
 	}
 	if (rc < 0)
 		rc = tf_cli_fail(cmd);
@@ -168,8 +191,8 @@ static int receive_run(const struct tf_cmd *cmd, int argc, char **argv)
 const struct tf_cmd tf_cmd_receive = {
     .name = "receive",
     .summary = "apply a delta stream from stdin to a target volume",
-    .usage = "Usage: thinfs receive TARGET LV [--force] [--resume | --resume-offset]\n"
-	     "       thinfs receive TARGET [--prefix P] [--prune] [--force]   (replication)\n"
+    .usage = "Usage: thinfs receive TARGET LV [--force] [--resume | --resume-offset] [-P]\n"
+	     "       thinfs receive TARGET [--prefix P] [--prune] [--force] [-P]   (replication)\n"
 	     "       thinfs receive TARGET --state\n"
 	     "\n"
 	     "Reads a delta stream from stdin and applies it to LV, all or nothing.\n"
@@ -185,6 +208,8 @@ const struct tf_cmd tf_cmd_receive = {
 	     "  --resume         continue it: feed the stream from that offset, e.g.\n"
 	     "                   thinfs send SRC LV --from B --offset N | thinfs receive --resume "
 	     "DIR LV\n"
+	     "  -P               progress on stderr (bytes received of the stream's size,\n"
+	     "                   rate, ETA; for a replication stream, bytes read)\n"
 	     "\n"
 	     "Without LV, stdin is a replication stream (thinfs send -R / --all): every\n"
 	     "volume in it is created at TARGET as a copy of its relative there (a thin\n"

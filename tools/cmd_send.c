@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "core/base/err.h"
+#include "core/base/progress.h"
 #include "core/pool/pool.h"
 #include "core/stream/stream.h"
 #include "index/delta.h"
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 struct send_opts {
@@ -66,13 +66,15 @@ static int write_all(int fd, const char *buf, size_t len)
 static int stream_out(struct tf_delta *d, uint64_t off, bool progress)
 {
 	const size_t bufsize = 1 << 20;
-	uint64_t size = tf_delta_size(d), start = off;
-	time_t last = 0;
+	uint64_t size = tf_delta_size(d);
+	struct tf_progress *pr = tf_progress_new("send", size - off, progress);
 	char *buf = malloc(bufsize);
 	int rc = 0;
 
-	if (!buf)
+	if (!buf) {
+		tf_progress_end(pr);
 		return tf_fail(ENOMEM, "send: out of memory");
+	}
 	while (off < size) {
 		ssize_t n = tf_delta_read(d, buf, bufsize, off);
 		if (n <= 0) {
@@ -82,14 +84,9 @@ static int stream_out(struct tf_delta *d, uint64_t off, bool progress)
 		if ((rc = write_all(1, buf, (size_t)n)) < 0)
 			break;
 		off += (uint64_t)n;
-		if (progress && (time(NULL) != last || off == size)) {
-			last = time(NULL);
-			fprintf(stderr, "\rthinfs send: %" PRIu64 " / %" PRIu64 " bytes (%.1f%%)",
-				off, size, 100.0 * (double)(off - start) / (double)(size - start));
-		}
+		tf_progress_add(pr, (uint64_t)n);
 	}
-	if (progress)
-		fprintf(stderr, "\n");
+	tf_progress_end(pr);
 	free(buf);
 	return rc;
 }
@@ -226,7 +223,7 @@ const struct tf_cmd tf_cmd_send = {
 	"\n"
 	"  --from BASE   incremental from BASE (an LV name or '#<thin id>')\n"
 	"  -n            print the stream's size from the index; read no data\n"
-	"  -P            progress on stderr\n"
+	"  -P            progress on stderr (bytes sent of the stream's size, rate, ETA)\n"
 	"  --offset N    start at stream byte N (to resume an interrupted receive)\n"
 	"\n"
 	"With -R, a replication stream of LV's lineage: LV, its origin chain and every\n"

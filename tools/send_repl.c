@@ -13,6 +13,7 @@
 #include "send_repl.h"
 
 #include "core/base/err.h"
+#include "core/base/progress.h"
 #include "core/base/vec.h"
 #include "core/io/sha256.h"
 #include "core/pool/pool.h"
@@ -320,9 +321,8 @@ static int write_all(const void *buf, size_t len)
 }
 
 struct out {
-	uint64_t pos, size;
-	bool progress;
-	time_t last;
+	uint64_t pos;
+	struct tf_progress *progress; /* NULL without -P */
 	struct tf_sha256 digest;
 };
 
@@ -335,11 +335,7 @@ static int emit(struct out *o, const void *buf, size_t len, bool digest)
 	if (digest)
 		tf_sha256_update(&o->digest, buf, len);
 	o->pos += len;
-	if (o->progress && (time(NULL) != o->last || o->pos == o->size)) {
-		o->last = time(NULL);
-		fprintf(stderr, "\rthinfs send: %" PRIu64 " / %" PRIu64 " bytes (%.1f%%)", o->pos,
-			o->size, o->size ? 100.0 * (double)o->pos / (double)o->size : 100.0);
-	}
+	tf_progress_add(o->progress, len);
 	return 0;
 }
 
@@ -363,14 +359,16 @@ static int write_stream(const struct plan *p, const struct tf_repl_header *h,
 			const struct tf_repl_entry *e, const size_t *order, bool progress)
 {
 	uint8_t part[TF_REPL_ENTRY_BYTES], digest[32];
-	struct out o = {.size = h->stream_bytes, .progress = progress};
+	struct out o = {.progress = tf_progress_new("send", h->stream_bytes, progress)};
 	const size_t bufsize = 1 << 20;
 	char *buf = malloc(bufsize);
 	uint32_t seq = 0;
 	int rc;
 
-	if (!buf)
+	if (!buf) {
+		tf_progress_end(o.progress);
 		return tf_fail(ENOMEM, "send: out of memory");
+	}
 	tf_sha256_init(&o.digest);
 	tf_repl_header_encode(h, part);
 	rc = emit(&o, part, TF_REPL_HEADER_BYTES, true);
@@ -390,8 +388,7 @@ static int write_stream(const struct plan *p, const struct tf_repl_header *h,
 		tf_repl_end_encode(h, digest, part);
 		rc = emit(&o, part, TF_REPL_END_BYTES, false);
 	}
-	if (progress)
-		fprintf(stderr, "\n");
+	tf_progress_end(o.progress);
 	free(buf);
 	return rc;
 }
