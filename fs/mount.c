@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,41 +42,43 @@ void tf_fs_ix_give(struct tf_fs *fs, struct tf_index *ix)
 	tf_index_close(ix);
 }
 
-/* A refresh walks the metadata (and on a live pool runs LVM): it runs on a
- * connection of its own, so volume opens and status reads go on, and the
- * new volume table is swapped in when it is done. */
-static int refresh_once(struct tf_fs *fs, bool force)
+/* One tick.  The transaction id (pool status: no metadata snapshot) moves
+ * with every thin device created or deleted; only then is the metadata
+ * snapshot reserved and the index refreshed, reading each device root and
+ * the nodes that changed.  Names do not move it (lvrename, lvextend), so
+ * every tenth tick refreshes what LVM knows, again without the snapshot.
+ * A refresh runs on a connection of its own, so volume opens and status
+ * reads go on, and the new volume table is swapped in when it is done. */
+static int refresh_once(struct tf_fs *fs, bool names)
 {
 	struct tf_index_stats st;
+	struct tf_voltab *t = tf_voltab_get(fs);
 	struct tf_index *ix;
-	uint64_t tid;
+	uint64_t have = t ? t->tid : 0, tid;
+	bool changed = false;
 	int rc;
 
-	if (!force) {
-		struct tf_voltab *t = tf_voltab_get(fs);
-		uint64_t have = t ? t->tid : 0;
-
-		tf_voltab_put(t);
-		rc = tf_pool_transaction_id(fs->pool, &tid);
-		if (rc < 0)
-			return rc;
-		if (tid == have)
-			return 0;
-	}
+	tf_voltab_put(t);
+	if ((rc = tf_pool_transaction_id(fs->pool, &tid)) < 0)
+		return rc;
+	if (tid == have && !names)
+		return 0;
 	if ((rc = tf_fs_ix_take(fs, &ix)) < 0)
 		return rc;
-	rc = tf_index_refresh(ix, fs->pool, false, &st);
+	if (tid != have)
+		rc = tf_index_refresh(ix, fs->pool, false, &st);
+	else
+		rc = tf_index_refresh_names(ix, fs->pool, &changed);
 	tf_fs_ix_give(fs, ix);
-	if (rc == 0)
+	if (rc == 0 && (tid != have || changed))
 		rc = tf_fs_reload(fs);
 	if (rc == 0)
 		atomic_fetch_add(&fs->refreshes, 1);
 	return rc;
 }
 
-/* Live pools change: volumes are created and removed.  The transaction id
- * is cheap to poll and moves with every such change; names (lvrename) do not
- * move it, so a full refresh also runs every tenth tick. */
+/* Live pools change: volumes are created and removed, renamed and
+ * resized; see refresh_once. */
 static void *refresher_main(void *arg)
 {
 	struct tf_fs *fs = arg;
@@ -132,19 +135,34 @@ static int fs_open(struct tf_fs *fs, const struct tf_fs_opts *opts)
 
 	fs->opts = *opts;
 	fs->mounted_at = (int64_t)time(NULL);
+	/* The server runs in / once detached: a relative path would point
+	 * somewhere else then.  Checked here, before anything detaches. */
+	if (opts->receive_dir) {
+		struct stat st;
+		if (opts->receive_dir[0] != '/')
+			return tf_fail(EINVAL, "receive_dir=%s: must be an absolute path",
+				       opts->receive_dir);
+		if (stat(opts->receive_dir, &st) < 0)
+			return tf_fail(errno, "receive_dir=%s: %s", opts->receive_dir,
+				       strerror(errno));
+		if (!S_ISDIR(st.st_mode))
+			return tf_fail(ENOTDIR, "receive_dir=%s: not a directory",
+				       opts->receive_dir);
+	}
 	pthread_mutex_init(&fs->ix_lock, NULL);
 	pthread_mutex_init(&fs->spare_lock, NULL);
 	pthread_mutex_init(&fs->tab_lock, NULL);
 	if ((rc = tf_files_cache_new(&fs->files)) < 0 ||
-	    (rc = tf_deltas_cache_new(&fs->deltas)) < 0 || (rc = tf_recvdir_new(&fs->recv)) < 0)
+	    (rc = tf_deltas_cache_new(&fs->deltas)) < 0 || (rc = tf_recvdir_new(&fs->recv)) < 0 ||
+	    (rc = tf_openfiles_new(&fs->open_files)) < 0 ||
+	    (rc = tf_openfiles_new(&fs->open_dirs)) < 0)
 		return rc;
 	rc = tf_pool_open(opts->source, &(struct tf_pool_opts){0}, &fs->pool);
 	if (rc < 0)
 		return rc;
 	if (opts->index_path)
 		snprintf(fs->index_path, sizeof(fs->index_path), "%s", opts->index_path);
-	else if ((rc = tf_index_default_path(tf_pool_identity(fs->pool), fs->index_path,
-					     sizeof(fs->index_path))) < 0)
+	else if ((rc = tf_index_pool_path(fs->pool, fs->index_path, sizeof(fs->index_path))) < 0)
 		return rc;
 	if ((rc = tf_mkdir_parents(fs->index_path)) < 0)
 		return rc;
@@ -166,6 +184,7 @@ static void fs_close(struct tf_fs *fs)
 	atomic_store(&fs->stopping, true);
 	if (fs->refresher_started)
 		pthread_join(fs->refresher, NULL);
+	tf_fs_release_open(fs);
 	pthread_mutex_lock(&fs->tab_lock);
 	t = fs->tab;
 	fs->tab = NULL;
@@ -211,6 +230,16 @@ int tf_fs_mount(const struct tf_fs_opts *opts)
 
 	if (!fs)
 		return tf_fail(ENOMEM, "mount: out of memory");
+	{
+		/* A FUSE mount over a regular file succeeds, and then every
+		 * access gives EIO: refuse it. */
+		struct stat st;
+		if (stat(opts->mountpoint, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			free(fs);
+			return tf_fail(ENOTDIR, "%s: the mountpoint is not a directory",
+				       opts->mountpoint);
+		}
+	}
 	rc = fs_open(fs, opts);
 	if (rc < 0)
 		goto out;

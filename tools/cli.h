@@ -51,6 +51,14 @@ int tf_cli_open(const char *source, const struct tf_cli_common *c, struct tf_poo
 		struct tf_index **ix, struct tf_index_stats *st);
 void tf_cli_close(struct tf_pool *pool, struct tf_index *ix);
 
+/* Opens the pool alone, for questions answered from its metadata with no
+ * index (diff, send --from): nothing is built in front of them. */
+int tf_cli_open_pool(const char *source, struct tf_pool **pool);
+/* Finds a thin LV in the pool's own LV list by name or "#<thin id>". */
+struct tf_lv;
+int tf_cli_find_lv(struct tf_pool *p, const char *name, const char *source,
+		   const struct tf_lv **out);
+
 /* Finds a device by LV name, or by "#<thin id>"; -ENOENT names what is missing. */
 int tf_cli_find_dev(const struct tf_ix_dev *devs, size_t n, const char *name, const char *source,
 		    const struct tf_ix_dev **out);

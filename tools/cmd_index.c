@@ -23,14 +23,19 @@ static int index_run(const struct tf_cmd *cmd, int argc, char **argv)
 		return tf_cli_fail(cmd);
 	if (c.json)
 		printf("{\"rebuilt\": %s, \"transaction_id\": %" PRIu64 ", \"devices\": %zu, "
-		       "\"devices_walked\": %zu, \"extents\": %" PRIu64 ", \"seconds\": %.3f}\n",
+		       "\"devices_walked\": %zu, \"nodes_read\": %" PRIu64
+		       ", \"nodes_new\": %" PRIu64 ", \"nodes_freed\": %" PRIu64
+		       ", \"extents\": %" PRIu64 ", \"seconds\": %.3f}\n",
 		       st.rebuilt ? "true" : "false", st.transaction_id, st.devices_total,
-		       st.devices_walked, st.extents, st.seconds);
+		       st.devices_walked, st.nodes_read, st.nodes_new, st.nodes_freed, st.extents,
+		       st.seconds);
 	else
 		printf("%s: transaction %" PRIu64 ", %zu devices (%zu walked), %" PRIu64
+		       " metadata nodes read, %" PRIu64 " new, %" PRIu64 " freed, %" PRIu64
 		       " extents, %.3f s\n",
 		       st.rebuilt ? "rebuilt" : "refreshed", st.transaction_id, st.devices_total,
-		       st.devices_walked, st.extents, st.seconds);
+		       st.devices_walked, st.nodes_read, st.nodes_new, st.nodes_freed, st.extents,
+		       st.seconds);
 	tf_cli_close(pool, ix);
 	return TF_EXIT_OK;
 }
@@ -40,8 +45,10 @@ const struct tf_cmd tf_cmd_index = {
     .summary = "build or refresh the chunk index of a pool",
     .usage = "Usage: thinfs index SOURCE [--rebuild] [--json] [--index PATH]\n"
 	     "\n"
-	     "Builds the SQLite index of the pool's chunk mappings, or refreshes it:\n"
-	     "only devices whose mapping tree or details changed are walked again.\n"
+	     "Builds the SQLite index of the pool's chunk mappings, or refreshes it.\n"
+	     "Each distinct node of the pool's mapping trees is stored once (snapshots\n"
+	     "share theirs); a refresh reads each device's root and the nodes that\n"
+	     "changed, and keeps what it proves unchanged unread.\n"
 	     "The index is a cache; deleting it loses nothing.\n",
     .run = index_run,
 };

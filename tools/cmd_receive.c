@@ -78,6 +78,11 @@ static int receive_run(const struct tf_cmd *cmd, int argc, char **argv)
 		return tf_cli_usage(cmd, "stdin is a terminal; pipe a stream from 'thinfs send'");
 	if (stat(pos[0], &st) == 0 && S_ISDIR(st.st_mode))
 		rc = tf_recv_open_dir(pos[0], pos[1], &a.o, &r);
+	else if (stat(pos[0], &st) == 0 || pos[0][0] == '/' || pos[0][0] == '.')
+		rc = tf_fail(ENOTDIR,
+			     "%s: not a directory (TARGET is a directory or a live pool "
+			     "VG/POOL)",
+			     pos[0]);
 	else
 		rc = tf_recv_open_lvm(pos[0], pos[1], &a.o, &r);
 	if (rc < 0)

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "core/base/err.h"
+#include "core/pool/pool.h"
 #include "core/stream/stream.h"
 #include "index/delta.h"
 #include "index/index.h"
@@ -97,7 +98,7 @@ static int send_run(const struct tf_cmd *cmd, int argc, char **argv)
 	struct tf_delta *d = NULL;
 	struct tf_pool *pool;
 	struct tf_index *ix;
-	const char *pos[2];
+	const char *pos[2], *lv_name = NULL, *base_name = NULL;
 	size_t npos, n = 0;
 	int rc;
 
@@ -111,16 +112,37 @@ static int send_run(const struct tf_cmd *cmd, int argc, char **argv)
 				    "refusing to write a binary stream to a terminal; redirect "
 				    "or pipe it (or use -n)");
 	signal(SIGPIPE, SIG_IGN);
-	if (tf_cli_open(pos[0], &c, &pool, &ix, NULL) < 0)
-		return tf_cli_fail(cmd);
-	rc = tf_index_devices(ix, &devs, &n);
-	if (rc == 0)
-		rc = tf_cli_find_dev(devs, n, pos[1], pos[0], &lv);
-	if (rc == 0 && o.from)
-		rc = tf_cli_find_dev(devs, n, o.from, pos[0], &base);
-	if (rc == 0)
-		rc = tf_delta_open(ix, pool, lv->thin_id, base ? base->thin_id : TF_STREAM_NO_BASE,
-				   &d);
+	if (o.from && !c.rebuild) {
+		/* An incremental needs no index: both maps and the changes come
+		 * from one metadata view, and nothing is built first. */
+		const struct tf_lv *l, *b;
+
+		ix = NULL;
+		if (tf_cli_open_pool(pos[0], &pool) < 0)
+			return tf_cli_fail(cmd);
+		rc = tf_cli_find_lv(pool, pos[1], pos[0], &l);
+		if (rc == 0)
+			rc = tf_cli_find_lv(pool, o.from, pos[0], &b);
+		if (rc == 0) {
+			lv_name = l->name;
+			base_name = b->name;
+			rc = tf_delta_open_pool(pool, l->thin_id, b->thin_id, &d);
+		}
+	} else {
+		if (tf_cli_open(pos[0], &c, &pool, &ix, NULL) < 0)
+			return tf_cli_fail(cmd);
+		rc = tf_index_devices(ix, &devs, &n);
+		if (rc == 0)
+			rc = tf_cli_find_dev(devs, n, pos[1], pos[0], &lv);
+		if (rc == 0 && o.from)
+			rc = tf_cli_find_dev(devs, n, o.from, pos[0], &base);
+		if (rc == 0) {
+			lv_name = lv->name;
+			base_name = base ? base->name : NULL;
+			rc = tf_delta_open(ix, pool, lv->thin_id,
+					   base ? base->thin_id : TF_STREAM_NO_BASE, &d);
+		}
+	}
 	if (rc == 0 && o.offset > tf_delta_size(d))
 		rc = tf_fail(EINVAL, "--offset %" PRIu64 " is past the stream's end (%" PRIu64 ")",
 			     o.offset, tf_delta_size(d));
@@ -129,8 +151,8 @@ static int send_run(const struct tf_cmd *cmd, int argc, char **argv)
 		       " bytes of changed chunks "
 		       "(%s stream of %s%s%s)\n",
 		       tf_delta_size(d), tf_delta_header(d)->record_count,
-		       tf_delta_changed_bytes(d), base ? "incremental" : "full", lv->name,
-		       base ? " from " : "", base ? base->name : "");
+		       tf_delta_changed_bytes(d), base_name ? "incremental" : "full", lv_name,
+		       base_name ? " from " : "", base_name ? base_name : "");
 	else if (rc == 0)
 		rc = stream_out(d, o.offset, o.progress);
 	rc = rc < 0 ? tf_cli_fail(cmd) : TF_EXIT_OK;

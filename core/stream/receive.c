@@ -313,6 +313,11 @@ int tf_recv_write(struct tf_recv *r, const void *data, size_t len, uint64_t off)
 	return 0;
 }
 
+bool tf_recv_complete(const struct tf_recv *r)
+{
+	return r->error || r->finished || tf_parser_done(&r->parser);
+}
+
 int tf_recv_finish(struct tf_recv *r)
 {
 	const struct tf_stream_header *h = &r->parser.h;

@@ -39,6 +39,12 @@ struct tf_target {
 	bool keep_prev;	 /* set by the session before begin */
 };
 
+/* Takes the target's receive lock: the lock file `name` in dirfd, flock'd
+ * (target_lock.c).  -EBUSY naming the holder if another receive has it.
+ * tf_target_unlock removes the file and drops the lock. */
+int tf_target_lock(int dirfd, const char *name, const char *target, int *out);
+void tf_target_unlock(int dirfd, const char *name, int fd);
+
 int tf_target_file_open(const char *dir, const char *lv, struct tf_target **out);
 int tf_target_lvm_open(const char *vg_pool, const char *lv, struct tf_target **out);
 

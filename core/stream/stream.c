@@ -26,10 +26,24 @@ uint32_t tf_stream_crc(const void *p, size_t n)
 }
 
 /* Copies a NUL-padded string field out, refusing one without a NUL. */
+/* A text field: printable ASCII (no newline or control byte can forge a
+ * line of the target's recorded state), NUL-terminated, zero-padded. */
 static int get_str(const uint8_t *p, size_t n, char *out, const char *field)
 {
-	if (!memchr(p, '\0', n))
+	const uint8_t *end = memchr(p, '\0', n);
+
+	if (!end)
 		return tf_fail(EBADMSG, "stream header: field %s is not terminated", field);
+	for (const uint8_t *c = p; c < end; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			return tf_fail(EBADMSG,
+				       "stream header: field %s has a non-printable byte 0x%02x at "
+				       "%zu",
+				       field, *c, (size_t)(c - p));
+	for (const uint8_t *c = end; c < p + n; c++)
+		if (*c)
+			return tf_fail(EBADMSG, "stream header: field %s has bytes after its end",
+				       field);
 	memcpy(out, p, n);
 	return 0;
 }
