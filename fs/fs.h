@@ -86,9 +86,10 @@ struct tf_fs {
 	atomic_uint_fast64_t refresh_errors;
 	char last_refresh_error[512];
 
-	struct tf_files_cache *files;  /* files/: per-volume filesystem views */
-	struct tf_delta_cache *deltas; /* deltas/: planned streams */
-	struct tf_recv_table *recv;    /* receive/: running receives */
+	struct tf_files_cache *files;		     /* files/: per-volume filesystem views */
+	struct tf_delta_cache *deltas;		     /* deltas/: planned streams */
+	struct tf_recv_table *recv;		     /* receive/: running receives */
+	struct tf_openfiles *open_files, *open_dirs; /* released at unmount if left open */
 
 	pthread_t refresher;
 	bool refresher_started;
@@ -188,7 +189,8 @@ struct tf_subtree {
 	int (*flush)(struct tf_fs *fs, struct fuse_file_info *fi);
 	int (*setattr)(struct tf_fs *fs, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct stat *out);
-	int (*rename)(struct tf_fs *fs, const char *from, const char *to);
+	/* flags: RENAME_NOREPLACE may be honoured; others refused. */
+	int (*rename)(struct tf_fs *fs, const char *from, const char *to, unsigned int flags);
 	int (*unlink)(struct tf_fs *fs, const char *name);
 };
 
@@ -213,6 +215,18 @@ void tf_deltas_cache_free(struct tf_delta_cache *c);
 struct tf_recv_table;
 int tf_recvdir_new(struct tf_recv_table **out);
 void tf_recvdir_free(struct tf_recv_table *t);
+
+/* openfiles.c: the open files, by (inode, handle), for unmount. */
+struct tf_openfiles;
+int tf_openfiles_new(struct tf_openfiles **out);
+int tf_openfiles_add(struct tf_openfiles *o, fuse_ino_t ino, const struct fuse_file_info *fi);
+void tf_openfiles_forget(struct tf_openfiles *o, fuse_ino_t ino, const struct fuse_file_info *fi);
+/* Calls release for every file left, then frees o. */
+void tf_openfiles_free(struct tf_openfiles *o, struct tf_fs *fs,
+		       void (*release)(struct tf_fs *fs, fuse_ino_t ino,
+				       struct fuse_file_info *fi));
+/* ops.c: releases what is still open (after the FUSE loop ended). */
+void tf_fs_release_open(struct tf_fs *fs);
 
 /* ---- lifecycle (mount.c) ---- */
 const struct fuse_lowlevel_ops *tf_fs_ops(void);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -134,19 +135,34 @@ static int fs_open(struct tf_fs *fs, const struct tf_fs_opts *opts)
 
 	fs->opts = *opts;
 	fs->mounted_at = (int64_t)time(NULL);
+	/* The server runs in / once detached: a relative path would point
+	 * somewhere else then.  Checked here, before anything detaches. */
+	if (opts->receive_dir) {
+		struct stat st;
+		if (opts->receive_dir[0] != '/')
+			return tf_fail(EINVAL, "receive_dir=%s: must be an absolute path",
+				       opts->receive_dir);
+		if (stat(opts->receive_dir, &st) < 0)
+			return tf_fail(errno, "receive_dir=%s: %s", opts->receive_dir,
+				       strerror(errno));
+		if (!S_ISDIR(st.st_mode))
+			return tf_fail(ENOTDIR, "receive_dir=%s: not a directory",
+				       opts->receive_dir);
+	}
 	pthread_mutex_init(&fs->ix_lock, NULL);
 	pthread_mutex_init(&fs->spare_lock, NULL);
 	pthread_mutex_init(&fs->tab_lock, NULL);
 	if ((rc = tf_files_cache_new(&fs->files)) < 0 ||
-	    (rc = tf_deltas_cache_new(&fs->deltas)) < 0 || (rc = tf_recvdir_new(&fs->recv)) < 0)
+	    (rc = tf_deltas_cache_new(&fs->deltas)) < 0 || (rc = tf_recvdir_new(&fs->recv)) < 0 ||
+	    (rc = tf_openfiles_new(&fs->open_files)) < 0 ||
+	    (rc = tf_openfiles_new(&fs->open_dirs)) < 0)
 		return rc;
 	rc = tf_pool_open(opts->source, &(struct tf_pool_opts){0}, &fs->pool);
 	if (rc < 0)
 		return rc;
 	if (opts->index_path)
 		snprintf(fs->index_path, sizeof(fs->index_path), "%s", opts->index_path);
-	else if ((rc = tf_index_default_path(tf_pool_identity(fs->pool), fs->index_path,
-					     sizeof(fs->index_path))) < 0)
+	else if ((rc = tf_index_pool_path(fs->pool, fs->index_path, sizeof(fs->index_path))) < 0)
 		return rc;
 	if ((rc = tf_mkdir_parents(fs->index_path)) < 0)
 		return rc;
@@ -168,6 +184,7 @@ static void fs_close(struct tf_fs *fs)
 	atomic_store(&fs->stopping, true);
 	if (fs->refresher_started)
 		pthread_join(fs->refresher, NULL);
+	tf_fs_release_open(fs);
 	pthread_mutex_lock(&fs->tab_lock);
 	t = fs->tab;
 	fs->tab = NULL;
@@ -213,6 +230,16 @@ int tf_fs_mount(const struct tf_fs_opts *opts)
 
 	if (!fs)
 		return tf_fail(ENOMEM, "mount: out of memory");
+	{
+		/* A FUSE mount over a regular file succeeds, and then every
+		 * access gives EIO: refuse it. */
+		struct stat st;
+		if (stat(opts->mountpoint, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			free(fs);
+			return tf_fail(ENOTDIR, "%s: the mountpoint is not a directory",
+				       opts->mountpoint);
+		}
+	}
 	rc = fs_open(fs, opts);
 	if (rc < 0)
 		goto out;

@@ -110,6 +110,48 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 /* ---- directories ---- */
 
+/* Undoes an open: through its subtree's release. */
+static void do_release(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	const struct tf_subtree *t = subtree_of(ino);
+
+	if (t && t->release)
+		t->release(fs, ino, fi);
+}
+
+/* Undoes an open the kernel knows about (or was about to). */
+static void release_file(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	tf_openfiles_forget(fs->open_files, ino, fi);
+	do_release(fs, ino, fi);
+}
+
+static void free_dir(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	const struct tf_subtree *t = subtree_of(ino);
+	struct tf_dirh *h = (struct tf_dirh *)(uintptr_t)fi->fh;
+
+	if (t && t->releasedir)
+		t->releasedir(fs, ino, h);
+	tf_voltab_put(h->tab);
+	free(h);
+}
+
+static void release_dir(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	tf_openfiles_forget(fs->open_dirs, ino, fi);
+	free_dir(fs, ino, fi);
+}
+
+/* Files and directories still open when the session ended (a lazy
+ * unmount, then SIGTERM): released at unmount, so nothing leaks. */
+void tf_fs_release_open(struct tf_fs *fs)
+{
+	tf_openfiles_free(fs->open_files, fs, do_release);
+	tf_openfiles_free(fs->open_dirs, fs, free_dir);
+	fs->open_files = fs->open_dirs = NULL;
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct tf_fs *fs = fs_of(req);
@@ -137,19 +179,19 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->cache_readdir = h->cache;
-	fuse_reply_open(req, fi);
+	/* Recorded before the reply: the release may follow at once. */
+	if (tf_openfiles_add(fs->open_dirs, ino, fi) < 0) {
+		free_dir(fs, ino, fi);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		release_dir(fs, ino, fi);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct tf_fs *fs = fs_of(req);
-	const struct tf_subtree *t = subtree_of(ino);
-	struct tf_dirh *h = (struct tf_dirh *)(uintptr_t)fi->fh;
-
-	if (t && t->releasedir)
-		t->releasedir(fs, ino, h);
-	tf_voltab_put(h->tab);
-	free(h);
+	release_dir(fs_of(req), ino, fi);
 	fuse_reply_err(req, 0);
 }
 
@@ -184,10 +226,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	rc = !t ? -ENOENT : t->open ? t->open(fs, ino, fi) : -EISDIR;
 	rc = logged(fs, rc, "open");
+	/* Recorded before the reply: the release may follow at once. */
+	if (rc == 0 && (rc = tf_openfiles_add(fs->open_files, ino, fi)) < 0)
+		do_release(fs, ino, fi);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
-	else if (fuse_reply_open(req, fi) == -ENOENT && t->release) /* interrupted: undo */
-		t->release(fs, ino, fi);
+	else if (fuse_reply_open(req, fi) == -ENOENT) /* interrupted: undo */
+		release_file(fs, ino, fi);
 }
 
 /* One reusable buffer per FUSE worker thread: no allocation per read.  A
@@ -321,11 +366,7 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct tf_fs *fs = fs_of(req);
-	const struct tf_subtree *t = subtree_of(ino);
-
-	if (t && t->release)
-		t->release(fs, ino, fi);
+	release_file(fs_of(req), ino, fi);
 	fuse_reply_err(req, 0);
 }
 
@@ -398,10 +439,12 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	rc = t && t->create ? t->create(fs, parent, name, &e, fi)
 			    : tf_fail(EROFS, "%s: only receive/ takes new files", name);
 	rc = logged(fs, rc, "create");
+	if (rc == 0 && (rc = tf_openfiles_add(fs->open_files, e.ino, fi)) < 0)
+		do_release(fs, e.ino, fi);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
-	else if (fuse_reply_create(req, &e, fi) == -ENOENT && t->release)
-		t->release(fs, e.ino, fi);
+	else if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		release_file(fs, e.ino, fi);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -455,8 +498,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	int rc;
 
 	/* Renames stay inside one directory of one writable subtree. */
-	rc = t && t->rename && newparent == parent && flags == 0 ? t->rename(fs, name, newname)
-								 : -EROFS;
+	rc = t && t->rename && newparent == parent
+		 ? t->rename(fs, name, newname, flags)
+		 : tf_fail(EROFS, "rename %s: only entries of receive/ can be renamed, within it",
+			   name);
 	fuse_reply_err(req, -logged(fs, rc, "rename"));
 }
 

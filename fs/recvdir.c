@@ -15,6 +15,9 @@
 #include "core/stream/receive.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,21 +26,56 @@
 #define SLOTS 64
 #define DONE_KEEP_SECONDS 60
 
+/* An entry's inode number is its slot and the slot's generation, so a
+ * kernel that still remembers an entry that failed and went away never
+ * reaches whatever receive took the slot next. */
+#define SLOT_BITS 6
+_Static_assert(SLOTS == 1 << SLOT_BITS, "slot bits");
+
 struct slot {
 	bool used;
+	bool busy; /* a session owns it, from reservation to release */
+	uint32_t gen;
 	char name[256]; /* as written in receive/ */
 	struct tf_recv *r;
 	bool finished; /* flush ran finish */
 	int result;
 	char errmsg[512];
 	uint64_t bytes;
+	/* O_APPEND (>> in a shell): the kernel writes at the entry's old
+	 * size; the first write's offset is where this stream starts. */
+	bool append;
+	uint64_t append_base;
 	time_t done_at; /* succeeded and closed: kept for a rename */
 };
 
 struct tf_recv_table {
 	pthread_mutex_t lock; /* slot bookkeeping; a slot's own I/O runs under its writer */
 	struct slot s[SLOTS];
+	/* A slot's stream I/O: writes and flushes of one entry may come from
+	 * several threads (dup'd descriptors); they take turns. */
+	pthread_mutex_t io[SLOTS];
+	uint32_t next_gen;
 };
+
+static fuse_ino_t slot_ino(const struct tf_recv_table *t, int i)
+{
+	return tf_ino_make(TF_IC_RECEIVE, (t->s[i].gen << SLOT_BITS) | (uint32_t)i);
+}
+
+/* The slot an inode number names, or -1 if that entry is gone. */
+static int ino_slot(const struct tf_recv_table *t, fuse_ino_t ino)
+{
+	uint32_t v = tf_ino_thin(ino), i = v & (SLOTS - 1);
+
+	return t->s[i].used && t->s[i].gen == v >> SLOT_BITS ? (int)i : -1;
+}
+
+/* Frees a slot, keeping its generation counter moving. */
+static void slot_clear(struct slot *s)
+{
+	memset(s, 0, sizeof(*s));
+}
 
 int tf_recvdir_new(struct tf_recv_table **out)
 {
@@ -45,6 +83,8 @@ int tf_recvdir_new(struct tf_recv_table **out)
 	if (!*out)
 		return tf_fail(ENOMEM, "receive/: out of memory");
 	pthread_mutex_init(&(*out)->lock, NULL);
+	for (int i = 0; i < SLOTS; i++)
+		pthread_mutex_init(&(*out)->io[i], NULL);
 	return 0;
 }
 
@@ -55,6 +95,8 @@ void tf_recvdir_free(struct tf_recv_table *t)
 	for (int i = 0; i < SLOTS; i++)
 		if (t->s[i].r)
 			tf_recv_close(t->s[i].r);
+	for (int i = 0; i < SLOTS; i++)
+		pthread_mutex_destroy(&t->io[i]);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -72,7 +114,7 @@ static void target_of(const char *name, char *lv, size_t len)
 
 static void slot_attr(struct tf_fs *fs, int i, const struct slot *s, struct stat *st)
 {
-	tf_fs_file_attr(fs, tf_ino_make(TF_IC_RECEIVE, (uint32_t)i), s->bytes, 0, 0, st);
+	tf_fs_file_attr(fs, slot_ino(fs->recv, i), s->bytes, 0, 0, st);
 	st->st_mode = S_IFREG | (fs->opts.file_mode | 0200);
 }
 
@@ -89,8 +131,23 @@ static void sweep(struct tf_recv_table *t)
 	time_t now = time(NULL);
 
 	for (int i = 0; i < SLOTS; i++)
-		if (t->s[i].used && !t->s[i].r && now - t->s[i].done_at > DONE_KEEP_SECONDS)
-			memset(&t->s[i], 0, sizeof(t->s[i]));
+		if (t->s[i].used && !t->s[i].busy && now - t->s[i].done_at > DONE_KEEP_SECONDS)
+			slot_clear(&t->s[i]);
+}
+
+/* A free slot, or else the longest-finished one: a finished receive is
+ * kept only for rsync's rename, never at the cost of a new receive. */
+static int free_slot(struct tf_recv_table *t)
+{
+	int oldest = -1;
+
+	for (int i = 0; i < SLOTS; i++) {
+		if (!t->s[i].used)
+			return i;
+		if (!t->s[i].busy && (oldest < 0 || t->s[i].done_at < t->s[oldest].done_at))
+			oldest = i;
+	}
+	return oldest;
 }
 
 static int tf_recvdir_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *name,
@@ -103,26 +160,28 @@ static int tf_recvdir_lookup(struct tf_fs *fs, fuse_ino_t parent, const char *na
 	pthread_mutex_lock(&t->lock);
 	i = find_slot(t, name);
 	if (i >= 0) {
-		e->ino = tf_ino_make(TF_IC_RECEIVE, (uint32_t)i);
+		e->ino = slot_ino(t, i);
 		slot_attr(fs, i, &t->s[i], &e->attr);
 	}
 	pthread_mutex_unlock(&t->lock);
+	/* Entries come and go with receives: the kernel asks again each time,
+	 * so an open(O_CREAT) after a failed receive creates, never ENOENT. */
+	e->entry_timeout = e->attr_timeout = 0;
 	return i >= 0 ? 0 : -ENOENT;
 }
 
 static int tf_recvdir_getattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *st)
 {
 	struct tf_recv_table *t = fs->recv;
-	uint32_t i = tf_ino_thin(ino);
-	int rc = -ENOENT;
+	int i, rc = -ENOENT;
 
 	if (ino == TF_INO_RECEIVE) {
 		tf_fs_dir_attr(fs, ino, st);
 		return 0;
 	}
 	pthread_mutex_lock(&t->lock);
-	if (i < SLOTS && t->s[i].used) {
-		slot_attr(fs, (int)i, &t->s[i], st);
+	if ((i = ino_slot(t, ino)) >= 0) {
+		slot_attr(fs, i, &t->s[i], st);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -145,9 +204,7 @@ static int tf_recvdir_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *
 	tf_dirbuf_dots(db, ino, TF_INO_ROOT);
 	pthread_mutex_lock(&t->lock);
 	for (int i = 0; i < SLOTS; i++)
-		if (t->s[i].used &&
-		    !tf_dirbuf_add(db, t->s[i].name, tf_ino_make(TF_IC_RECEIVE, (uint32_t)i),
-				   S_IFREG))
+		if (t->s[i].used && !tf_dirbuf_add(db, t->s[i].name, slot_ino(t, i), S_IFREG))
 			break;
 	pthread_mutex_unlock(&t->lock);
 	return 0;
@@ -178,11 +235,13 @@ static int start_session(struct tf_fs *fs, int i, const char *lv, struct fuse_fi
 
 	pthread_mutex_lock(&t->lock);
 	if (rc < 0) {
-		memset(&t->s[i], 0, sizeof(t->s[i]));
+		slot_clear(&t->s[i]);
 	} else {
 		t->s[i].r = r;
 		t->s[i].bytes = 0;
 		t->s[i].finished = false;
+		t->s[i].append = (fi->flags & O_APPEND) != 0;
+		t->s[i].append_base = UINT64_MAX;
 	}
 	pthread_mutex_unlock(&t->lock);
 	if (rc < 0)
@@ -192,28 +251,56 @@ static int start_session(struct tf_fs *fs, int i, const char *lv, struct fuse_fi
 	return 0;
 }
 
+/* A refusal's errno as the writer's tools print it.  The daemon logs the
+ * full message; the errno should not say something false: an incremental
+ * for another base (-ESTALE inside) would read "Stale file handle", one for
+ * a missing target (-ENOENT) "No such file or directory" on a write, a
+ * replay (-EALREADY) "Operation already in progress".  A stream that does
+ * not apply to the target is EINVAL ("Invalid argument"); one whose result
+ * the target already holds is EEXIST ("File exists"), like a full stream
+ * over an existing target. */
+static int writer_errno(int rc)
+{
+	switch (rc) {
+	case -ESTALE:
+	case -ENOENT:
+		return -EINVAL;
+	case -EALREADY:
+		return -EEXIST;
+	default:
+		return rc;
+	}
+}
+
 /* Reserves a slot for name: its own if a finished receive left it, else a
  * free one.  A running receive of the same name is refused. */
 static int reserve_slot(struct tf_recv_table *t, const char *name)
 {
+	uint32_t gen;
 	int i;
 
 	pthread_mutex_lock(&t->lock);
 	sweep(t);
 	i = find_slot(t, name);
-	if (i >= 0 && t->s[i].r) {
+	if (i >= 0 && t->s[i].busy) {
 		pthread_mutex_unlock(&t->lock);
 		return tf_fail(EBUSY, "receive/%s: a receive into it is already running", name);
 	}
-	if (i < 0)
-		for (i = 0; i < SLOTS && t->s[i].used; i++)
-			;
-	if (i == SLOTS) {
-		pthread_mutex_unlock(&t->lock);
-		return tf_fail(EMFILE, "receive/: too many receives at once");
+	if (i >= 0) {
+		/* The same entry written again (cp onto an existing name):
+		 * same inode number, as the kernel already knows it. */
+		gen = t->s[i].gen;
+	} else {
+		i = free_slot(t);
+		gen = ++t->next_gen & ((1u << (32 - SLOT_BITS)) - 1);
 	}
-	memset(&t->s[i], 0, sizeof(t->s[i]));
-	t->s[i].used = true;
+	if (i < 0) {
+		pthread_mutex_unlock(&t->lock);
+		return tf_fail(EMFILE, "receive/: too many receives at once (%d)", SLOTS);
+	}
+	slot_clear(&t->s[i]);
+	t->s[i].used = t->s[i].busy = true;
+	t->s[i].gen = gen;
 	snprintf(t->s[i].name, sizeof(t->s[i].name), "%s", name);
 	pthread_mutex_unlock(&t->lock);
 	return i;
@@ -232,9 +319,13 @@ static int tf_recvdir_create(struct tf_fs *fs, fuse_ino_t parent, const char *na
 	if ((i = reserve_slot(fs->recv, name)) < 0)
 		return i;
 	if ((rc = start_session(fs, i, lv, fi)) < 0)
-		return rc;
-	e->ino = tf_ino_make(TF_IC_RECEIVE, (uint32_t)i);
-	return tf_recvdir_getattr(fs, e->ino, &e->attr);
+		return rc == -ESTALE ? -EINVAL : rc;
+	pthread_mutex_lock(&fs->recv->lock);
+	e->ino = slot_ino(fs->recv, i);
+	slot_attr(fs, i, &fs->recv->s[i], &e->attr);
+	pthread_mutex_unlock(&fs->recv->lock);
+	e->entry_timeout = e->attr_timeout = 0;
+	return 0;
 }
 
 static struct slot *slot_of(struct tf_fs *fs, struct fuse_file_info *fi)
@@ -247,50 +338,77 @@ static struct slot *slot_of(struct tf_fs *fs, struct fuse_file_info *fi)
 static int tf_recvdir_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct tf_recv_table *t = fs->recv;
-	uint32_t i = tf_ino_thin(ino);
 	char name[256], lv[256];
-	int rc;
+	int i, rc;
 
 	if (ino == TF_INO_RECEIVE)
 		return -EISDIR;
 	if ((fi->flags & O_ACCMODE) == O_RDONLY)
 		return tf_fail(EACCES, "receive/: entries are written, not read");
 	pthread_mutex_lock(&t->lock);
-	rc = i < SLOTS && t->s[i].used ? 0 : -ENOENT;
-	if (rc == 0)
+	i = ino_slot(t, ino);
+	if (i >= 0)
 		snprintf(name, sizeof(name), "%s", t->s[i].name);
 	pthread_mutex_unlock(&t->lock);
-	if (rc < 0)
-		return rc;
+	if (i < 0)
+		return -ENOENT;
 	target_of(name, lv, sizeof(lv));
 	if ((rc = reserve_slot(t, name)) < 0)
 		return rc;
-	return start_session(fs, rc, lv, fi);
+	rc = start_session(fs, rc, lv, fi);
+	return rc == -ESTALE ? -EINVAL : rc;
 }
 
-static ssize_t tf_recvdir_write(struct tf_fs *fs, struct fuse_file_info *fi, const char *buf,
-				size_t size, off_t off)
+static ssize_t write_locked(struct tf_fs *fs, struct slot *s, const char *buf, size_t size,
+			    off_t off)
 {
-	struct slot *s = slot_of(fs, fi);
 	int rc;
 
-	if (!s || !s->r)
+	if (!s->r)
 		return -EBADF;
+	if (s->append) {
+		if (s->append_base == UINT64_MAX)
+			s->append_base = (uint64_t)off;
+		off -= (off_t)s->append_base;
+	}
 	rc = tf_recv_write(s->r, buf, size, (uint64_t)off);
 	if (rc < 0)
-		return rc;
+		return writer_errno(rc);
 	pthread_mutex_lock(&fs->recv->lock);
 	s->bytes = tf_recv_written(s->r);
 	pthread_mutex_unlock(&fs->recv->lock);
 	return (ssize_t)size;
 }
 
-static int tf_recvdir_flush(struct tf_fs *fs, struct fuse_file_info *fi)
+static ssize_t tf_recvdir_write(struct tf_fs *fs, struct fuse_file_info *fi, const char *buf,
+				size_t size, off_t off)
 {
 	struct slot *s = slot_of(fs, fi);
+	ssize_t n;
 
-	if (!s || !s->r)
+	if (!s)
+		return -EBADF;
+	pthread_mutex_lock(&fs->recv->io[fi->fh]);
+	n = write_locked(fs, s, buf, size, off);
+	pthread_mutex_unlock(&fs->recv->io[fi->fh]);
+	return n;
+}
+
+static int flush_locked(struct slot *s)
+{
+	if (!s->r)
 		return 0;
+	if (!s->finished && !tf_recv_complete(s->r)) {
+		/* The writer's fd is closed but maybe not its last copy (a
+		 * shell's dup2, a forked child): nothing written yet is no
+		 * error, a stream still arriving fails this close only. */
+		if (tf_recv_written(s->r) == 0)
+			return 0;
+		return tf_fail(EPIPE,
+			       "receive/%s: closed after %" PRIu64 " bytes, before the "
+			       "stream's end (truncated or cut off); nothing was applied",
+			       s->name, tf_recv_written(s->r));
+	}
 	if (!s->finished) {
 		s->finished = true;
 		s->result = tf_recv_finish(s->r);
@@ -299,7 +417,20 @@ static int tf_recvdir_flush(struct tf_fs *fs, struct fuse_file_info *fi)
 	}
 	if (s->result < 0)
 		tf_fail(-s->result, "%s", s->errmsg);
-	return s->result;
+	return writer_errno(s->result);
+}
+
+static int tf_recvdir_flush(struct tf_fs *fs, struct fuse_file_info *fi)
+{
+	struct slot *s = slot_of(fs, fi);
+	int rc;
+
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&fs->recv->io[fi->fh]);
+	rc = flush_locked(s);
+	pthread_mutex_unlock(&fs->recv->io[fi->fh]);
+	return rc;
 }
 
 static void tf_recvdir_release(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -313,10 +444,11 @@ static void tf_recvdir_release(struct tf_fs *fs, fuse_ino_t ino, struct fuse_fil
 	pthread_mutex_lock(&fs->recv->lock);
 	r = s->r;
 	s->r = NULL;
+	s->busy = false;
 	if (s->finished && s->result == 0)
 		s->done_at = time(NULL); /* kept a while for rsync's rename */
 	else
-		memset(s, 0, sizeof(*s));
+		slot_clear(s);
 	pthread_mutex_unlock(&fs->recv->lock);
 	tf_recv_close(r); /* an unfinished receive keeps its checkpoint */
 }
@@ -335,7 +467,10 @@ static int tf_recvdir_setattr(struct tf_fs *fs, fuse_ino_t ino, struct stat *att
 	return 0;
 }
 
-static int tf_recvdir_rename(struct tf_fs *fs, const char *from, const char *to)
+/* rsync's rename of its temporary name onto the target's: the stream was
+ * applied at close already, so the entry just goes away.  mv asks with
+ * RENAME_NOREPLACE, which is honoured; RENAME_EXCHANGE makes no sense. */
+static int tf_recvdir_rename(struct tf_fs *fs, const char *from, const char *to, unsigned int flags)
 {
 	struct tf_recv_table *t = fs->recv;
 	char a[256], b[256];
@@ -343,17 +478,21 @@ static int tf_recvdir_rename(struct tf_fs *fs, const char *from, const char *to)
 
 	target_of(from, a, sizeof(a));
 	target_of(to, b, sizeof(b));
+	if (flags & ~(unsigned)RENAME_NOREPLACE)
+		return tf_fail(EINVAL, "receive/%s: only plain renames are supported", from);
 	pthread_mutex_lock(&t->lock);
 	i = find_slot(t, from);
 	if (i < 0)
-		rc = -ENOENT;
-	else if (t->s[i].r)
+		rc = tf_fail(ENOENT, "receive/%s: no such entry", from);
+	else if ((flags & RENAME_NOREPLACE) && find_slot(t, to) >= 0)
+		rc = tf_fail(EEXIST, "receive/%s: exists", to);
+	else if (t->s[i].busy)
 		rc = tf_fail(EBUSY, "receive/%s: still being written", from);
 	else if (strcmp(a, b) != 0)
 		rc =
 		    tf_fail(EXDEV, "receive/%s was applied to %s; it cannot become %s", from, a, b);
 	else
-		memset(&t->s[i], 0, sizeof(t->s[i])); /* applied already: nothing left to do */
+		slot_clear(&t->s[i]); /* applied already: nothing left to do */
 	pthread_mutex_unlock(&t->lock);
 	return rc;
 }
@@ -367,10 +506,10 @@ static int tf_recvdir_unlink(struct tf_fs *fs, const char *name)
 	i = find_slot(t, name);
 	if (i < 0)
 		rc = -ENOENT;
-	else if (t->s[i].r)
+	else if (t->s[i].busy)
 		rc = tf_fail(EBUSY, "receive/%s: still being written", name);
 	else
-		memset(&t->s[i], 0, sizeof(t->s[i]));
+		slot_clear(&t->s[i]);
 	pthread_mutex_unlock(&t->lock);
 	return rc;
 }

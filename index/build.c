@@ -401,7 +401,11 @@ int tf_index_refresh(struct tf_index *ix, struct tf_pool *p, bool rebuild,
 	stats->transaction_id = tf_thin_info(view)->transaction_id;
 	rc = tf_sql_exec(ix, "BEGIN IMMEDIATE", "starting a refresh");
 	if (rc == 0) {
-		rc = refresh_in_txn(ix, p, view, rebuild, stats);
+		rc = tf_index_source_check(ix, p, view, &rebuild);
+		if (rc == 0)
+			rc = refresh_in_txn(ix, p, view, rebuild, stats);
+		if (rc == 0)
+			rc = tf_index_source_store(ix, p, view);
 		if (rc == 0)
 			rc = tf_sql_exec(ix, "COMMIT", "committing a refresh");
 		if (rc < 0)

@@ -57,6 +57,9 @@ struct tf_index_stats {
  * /var/cache/thinfs as root, else $XDG_CACHE_HOME/thinfs or ~/.cache/thinfs;
  * the file name is the identity made filename-safe, plus ".db". */
 int tf_index_default_path(const char *identity, char *buf, size_t len);
+/* The default index path of this pool: its identity and a digest of its
+ * source key, so look-alike pools never share an index (identity.c). */
+int tf_index_pool_path(struct tf_pool *p, char *buf, size_t len);
 
 int tf_index_open(const char *path, struct tf_index **out);
 void tf_index_close(struct tf_index *ix);

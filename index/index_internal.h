@@ -25,6 +25,13 @@ int tf_schema_init(struct tf_index *ix);
 /* Removes every row (a rebuild). */
 int tf_schema_clear(struct tf_index *ix);
 
+/* identity.c: whether the index was built from this pool's own metadata
+ * (sets *rebuild if not), and recording that it now is.  Called inside a
+ * refresh's transaction. */
+int tf_index_source_check(struct tf_index *ix, struct tf_pool *p, struct tf_thin_meta *view,
+			  bool *rebuild);
+int tf_index_source_store(struct tf_index *ix, struct tf_pool *p, struct tf_thin_meta *view);
+
 struct ix_nodes;
 struct tf_thin_dev;
 /* Recomputes exclusive/shared chunk counts of every device from the nodes'

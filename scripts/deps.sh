@@ -12,10 +12,14 @@ PKGS=(
 	# tests: oracles, fixtures and the tools users copy with
 	thin-provisioning-tools zstd e2fsprogs rsync tar coreutils util-linux
 	fdisk gdisk sqlite3 qemu-utils attr jq fuse2fs
+	# replicate over ssh: a throwaway sshd on 127.0.0.1 in the tests
+	openssh-client openssh-server
 	# sanitizer and fuzzer runtimes
 	libclang-rt-14-dev
 	# VM tests: a real kernel with dm-thin under qemu
 	qemu-system-x86 busybox-static kmod cpio lvm2 dmsetup xz-utils
+	# VM tests: a reflink-capable directory target for replication
+	xfsprogs
 )
 
 missing=()

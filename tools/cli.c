@@ -122,7 +122,7 @@ int tf_cli_open(const char *source, const struct tf_cli_common *c, struct tf_poo
 		return rc;
 	if (c->index_path)
 		snprintf(path, sizeof(path), "%s", c->index_path);
-	else if ((rc = tf_index_default_path(tf_pool_identity(*pool), path, sizeof(path))) < 0)
+	else if ((rc = tf_index_pool_path(*pool, path, sizeof(path))) < 0)
 		goto fail;
 	if ((rc = tf_mkdir_parents(path)) < 0 || (rc = tf_index_open(path, ix)) < 0)
 		goto fail;

@@ -67,6 +67,6 @@ int tf_cli_find_dev(const struct tf_ix_dev *devs, size_t n, const char *name, co
 void tf_cli_human(uint64_t bytes, char *buf, size_t len);
 
 extern const struct tf_cmd tf_cmd_ls, tf_cmd_diff, tf_cmd_index, tf_cmd_mount, tf_cmd_umount,
-    tf_cmd_send, tf_cmd_receive;
+    tf_cmd_send, tf_cmd_receive, tf_cmd_replicate, tf_cmd_verify;
 
 #endif

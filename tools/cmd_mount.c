@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,7 +80,8 @@ static int mount_run(const struct tf_cmd *cmd, int argc, char **argv)
 	static const char *const extra[] = {"f", "foreground", "d", "debug", "o=", NULL};
 	struct mount_args m = {.cmdname = cmd->name};
 	struct tf_cli_common c = {0};
-	char mnt[PATH_MAX];
+	char mnt[PATH_MAX], rdir[PATH_MAX], ix[PATH_MAX + 4096];
+	struct stat st;
 	const char *pos[2];
 	size_t npos;
 	int rc;
@@ -94,14 +96,39 @@ static int mount_run(const struct tf_cmd *cmd, int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	m.o.source = pos[0];
-	/* The server leaves the working directory when it detaches. */
+	/* The server leaves the working directory when it detaches: every
+	 * path it keeps is made absolute here, and checked. */
 	if (!realpath(pos[1], mnt)) {
 		tf_fail(errno, "%s: mountpoint: %s", pos[1], strerror(errno));
 		return tf_cli_fail(cmd);
 	}
+	if (stat(mnt, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		tf_fail(ENOTDIR, "%s: the mountpoint is not a directory", pos[1]);
+		return tf_cli_fail(cmd);
+	}
 	m.o.mountpoint = mnt;
+	if (m.o.receive_dir) {
+		if (!realpath(m.o.receive_dir, rdir)) {
+			tf_fail(errno, "receive_dir=%s: %s", m.o.receive_dir, strerror(errno));
+			return tf_cli_fail(cmd);
+		}
+		if (stat(rdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			tf_fail(ENOTDIR, "receive_dir=%s: not a directory", m.o.receive_dir);
+			return tf_cli_fail(cmd);
+		}
+		m.o.receive_dir = rdir;
+	}
 	if (c.index_path)
 		m.o.index_path = c.index_path;
+	if (m.o.index_path && m.o.index_path[0] != '/') {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof(cwd))) {
+			tf_fail(errno, "index %s: %s", m.o.index_path, strerror(errno));
+			return tf_cli_fail(cmd);
+		}
+		snprintf(ix, sizeof(ix), "%s/%s", cwd, m.o.index_path);
+		m.o.index_path = ix;
+	}
 	if (tf_fs_mount(&m.o) < 0)
 		return tf_cli_fail(cmd);
 	return TF_EXIT_OK;

@@ -3,6 +3,8 @@
 
 #include "core/base/err.h"
 #include "core/stream/receive.h"
+#include "core/stream/repl.h"
+#include "core/stream/repl_recv.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,15 +16,21 @@
 
 struct recv_args {
 	struct tf_recv_opts o;
-	bool print_offset;
+	bool print_offset, prune, print_state;
+	const char *prefix;
 };
 
 static int recv_extra(void *ctx, const char *name, const char *value)
 {
 	struct recv_args *a = ctx;
 
-	(void)value;
-	if (strcmp(name, "force") == 0)
+	if (strcmp(name, "prefix") == 0)
+		a->prefix = value;
+	else if (strcmp(name, "prune") == 0)
+		a->prune = true;
+	else if (strcmp(name, "state") == 0)
+		a->print_state = true;
+	else if (strcmp(name, "force") == 0)
 		a->o.force = true;
 	else if (strcmp(name, "resume") == 0)
 		a->o.resume = true;
@@ -52,6 +60,11 @@ static int recv_stdin(struct tf_recv *r)
 			rc = tf_recv_finish(r);
 			break;
 		}
+		if (off == 0 && tf_repl_is_repl(buf, (size_t)n)) {
+			rc = tf_fail(EINVAL, "this is a replication stream (thinfs send -R/--all): "
+					     "receive it with 'thinfs receive TARGET', without LV");
+			break;
+		}
 		if ((rc = tf_recv_write(r, buf, (size_t)n, off)) < 0)
 			break;
 		off += (uint64_t)n;
@@ -60,9 +73,53 @@ static int recv_stdin(struct tf_recv *r)
 	return rc;
 }
 
+/* A replication stream: TARGET only. */
+static int receive_repl(const struct tf_cmd *cmd, const struct recv_args *a, const char *target)
+{
+	struct tf_repl_recv_opts o = {
+	    .prefix = a->prefix, .prune = a->prune, .force = a->o.force, .report = stdout};
+	const size_t bufsize = 1 << 20;
+	struct tf_repl_recv *r;
+	char *buf;
+	int rc;
+
+	if (a->print_state)
+		return tf_repl_target_state(target, stdout) < 0 ? tf_cli_fail(cmd) : TF_EXIT_OK;
+	if (a->o.resume || a->print_offset)
+		return tf_cli_usage(cmd, "a replication receive resumes by itself: run it again");
+	if (isatty(0))
+		return tf_cli_usage(cmd, "stdin is a terminal; pipe a stream from 'thinfs send'");
+	if (!(buf = malloc(bufsize)))
+		return tf_cli_fail(cmd);
+	if (tf_repl_recv_open(target, &o, &r) < 0) {
+		free(buf);
+		return tf_cli_fail(cmd);
+	}
+	for (;;) {
+		ssize_t n = read(0, buf, bufsize);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = tf_fail(errno, "stdin: %s", strerror(errno));
+			break;
+		}
+		if (n == 0) {
+			rc = tf_repl_recv_finish(r);
+			break;
+		}
+		if ((rc = tf_repl_recv_write(r, buf, (size_t)n)) < 0)
+			break;
+	}
+	rc = rc < 0 ? tf_cli_fail(cmd) : TF_EXIT_OK;
+	tf_repl_recv_close(r);
+	free(buf);
+	return rc;
+}
+
 static int receive_run(const struct tf_cmd *cmd, int argc, char **argv)
 {
-	static const char *const extra[] = {"force", "resume", "resume-offset", NULL};
+	static const char *const extra[] = {"force", "resume", "resume-offset", "prefix=", "prune",
+					    "state", NULL};
 	struct tf_cli_common c = {0};
 	struct recv_args a = {0};
 	struct tf_recv *r;
@@ -71,13 +128,23 @@ static int receive_run(const struct tf_cmd *cmd, int argc, char **argv)
 	size_t npos;
 	int rc;
 
-	rc = tf_cli_parse(cmd, argc, argv, &c, extra, recv_extra, &a, pos, 2, 2, &npos);
+	rc = tf_cli_parse(cmd, argc, argv, &c, extra, recv_extra, &a, pos, 1, 2, &npos);
 	if (rc >= 0)
 		return rc;
+	if (npos == 1)
+		return receive_repl(cmd, &a, pos[0]);
+	if (a.prune || a.prefix || a.print_state)
+		return tf_cli_usage(cmd, "--prune, --prefix and --state are for replication "
+					 "streams (thinfs receive TARGET, without LV)");
 	if (!a.print_offset && isatty(0))
 		return tf_cli_usage(cmd, "stdin is a terminal; pipe a stream from 'thinfs send'");
 	if (stat(pos[0], &st) == 0 && S_ISDIR(st.st_mode))
 		rc = tf_recv_open_dir(pos[0], pos[1], &a.o, &r);
+	else if (stat(pos[0], &st) == 0 || pos[0][0] == '/' || pos[0][0] == '.')
+		rc = tf_fail(ENOTDIR,
+			     "%s: not a directory (TARGET is a directory or a live pool "
+			     "VG/POOL)",
+			     pos[0]);
 	else
 		rc = tf_recv_open_lvm(pos[0], pos[1], &a.o, &r);
 	if (rc < 0)
@@ -102,6 +169,8 @@ const struct tf_cmd tf_cmd_receive = {
     .name = "receive",
     .summary = "apply a delta stream from stdin to a target volume",
     .usage = "Usage: thinfs receive TARGET LV [--force] [--resume | --resume-offset]\n"
+	     "       thinfs receive TARGET [--prefix P] [--prune] [--force]   (replication)\n"
+	     "       thinfs receive TARGET --state\n"
 	     "\n"
 	     "Reads a delta stream from stdin and applies it to LV, all or nothing.\n"
 	     "TARGET is a directory (the target is the sparse file TARGET/LV; a full\n"
@@ -115,6 +184,17 @@ const struct tf_cmd tf_cmd_receive = {
 	     "  --resume-offset  print where an interrupted receive can resume\n"
 	     "  --resume         continue it: feed the stream from that offset, e.g.\n"
 	     "                   thinfs send SRC LV --from B --offset N | thinfs receive --resume "
-	     "DIR LV\n",
+	     "DIR LV\n"
+	     "\n"
+	     "Without LV, stdin is a replication stream (thinfs send -R / --all): every\n"
+	     "volume in it is created at TARGET as a copy of its relative there (a thin\n"
+	     "snapshot in a pool; a reflink where the filesystem can, else a sparse copy,\n"
+	     "in a directory) with its delta applied, each all or nothing; one line per\n"
+	     "volume.  Volumes already there are skipped, so rerunning a cut replication\n"
+	     "completes it.\n"
+	     "  --prefix P       name every received volume P<name>\n"
+	     "  --prune          remove volumes received from the same pool (lineage)\n"
+	     "                   that the source no longer has\n"
+	     "  --state          print what TARGET holds, for 'thinfs send --from-state'\n",
     .run = receive_run,
 };

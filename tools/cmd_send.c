@@ -6,6 +6,7 @@
 #include "core/stream/stream.h"
 #include "index/delta.h"
 #include "index/index.h"
+#include "send_repl.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -17,8 +18,8 @@
 #include <unistd.h>
 
 struct send_opts {
-	const char *from;
-	bool dry_run, progress;
+	const char *from, *from_state;
+	bool dry_run, progress, lineage, all;
 	uint64_t offset;
 	bool bad_offset;
 };
@@ -34,6 +35,12 @@ static int send_extra(void *ctx, const char *name, const char *value)
 		o->dry_run = true;
 	} else if (strcmp(name, "P") == 0 || strcmp(name, "progress") == 0) {
 		o->progress = true;
+	} else if (strcmp(name, "R") == 0) {
+		o->lineage = true;
+	} else if (strcmp(name, "all") == 0) {
+		o->all = true;
+	} else if (strcmp(name, "from-state") == 0) {
+		o->from_state = value;
 	} else if (strcmp(name, "offset") == 0) {
 		errno = 0;
 		o->offset = strtoull(value, &end, 10);
@@ -87,10 +94,45 @@ static int stream_out(struct tf_delta *d, uint64_t off, bool progress)
 	return rc;
 }
 
+static int send_repl_run(const struct tf_cmd *cmd, const struct tf_cli_common *c,
+			 const struct send_opts *o, const char **pos, size_t npos)
+{
+	struct send_repl_opts ro = {.from = o->from,
+				    .from_state = o->from_state,
+				    .source = pos[0],
+				    .dry_run = o->dry_run,
+				    .progress = o->progress};
+	struct tf_pool *pool;
+	struct tf_index *ix;
+	int rc;
+
+	if (o->lineage == o->all)
+		return tf_cli_usage(cmd, "-R and --all do not go together");
+	if (o->all && npos != 1)
+		return tf_cli_usage(cmd, "--all takes SOURCE only");
+	if (o->lineage && npos != 2)
+		return tf_cli_usage(cmd, "-R needs SOURCE and LV");
+	if (o->all && o->from)
+		return tf_cli_usage(cmd, "--from goes with -R (use --from-state with --all)");
+	if (o->offset)
+		return tf_cli_usage(cmd, "--offset is for single-volume streams");
+	if (!o->dry_run && isatty(1))
+		return tf_cli_usage(cmd,
+				    "refusing to write a binary stream to a terminal; redirect "
+				    "or pipe it (or use -n)");
+	ro.lv = o->lineage ? pos[1] : NULL;
+	signal(SIGPIPE, SIG_IGN);
+	if (tf_cli_open(pos[0], c, &pool, &ix, NULL) < 0)
+		return tf_cli_fail(cmd);
+	rc = send_repl(pool, ix, &ro) < 0 ? tf_cli_fail(cmd) : TF_EXIT_OK;
+	tf_cli_close(pool, ix);
+	return rc;
+}
+
 static int send_run(const struct tf_cmd *cmd, int argc, char **argv)
 {
-	static const char *const extra[] = {"from=",	"n",	   "dry-run", "P",
-					    "progress", "offset=", NULL};
+	static const char *const extra[] = {"from=",   "n", "dry-run", "P",	      "progress",
+					    "offset=", "R", "all",     "from-state=", NULL};
 	struct tf_cli_common c = {0};
 	struct send_opts o = {0};
 	const struct tf_ix_dev *lv, *base = NULL;
@@ -102,9 +144,15 @@ static int send_run(const struct tf_cmd *cmd, int argc, char **argv)
 	size_t npos, n = 0;
 	int rc;
 
-	rc = tf_cli_parse(cmd, argc, argv, &c, extra, send_extra, &o, pos, 2, 2, &npos);
+	rc = tf_cli_parse(cmd, argc, argv, &c, extra, send_extra, &o, pos, 1, 2, &npos);
 	if (rc >= 0)
 		return rc;
+	if (o.lineage || o.all)
+		return send_repl_run(cmd, &c, &o, pos, npos);
+	if (npos != 2)
+		return tf_cli_usage(cmd, "missing arguments");
+	if (o.from_state)
+		return tf_cli_usage(cmd, "--from-state goes with -R or --all");
 	if (o.bad_offset)
 		return tf_cli_usage(cmd, "--offset takes a byte count");
 	if (!o.dry_run && isatty(1))
@@ -167,6 +215,8 @@ const struct tf_cmd tf_cmd_send = {
     .summary = "write a delta stream of a volume to stdout",
     .usage =
 	"Usage: thinfs send SOURCE LV [--from BASE] [-n] [-P] [--offset N]\n"
+	"       thinfs send SOURCE LV -R [--from SNAP | --from-state FILE] [-n] [-P]\n"
+	"       thinfs send SOURCE --all [--from-state FILE] [-n] [-P]\n"
 	"\n"
 	"Writes the delta stream of LV to stdout: a full stream, or with --from the\n"
 	"changes from BASE (reading only the chunks that differ).  The stream is\n"
@@ -177,6 +227,19 @@ const struct tf_cmd tf_cmd_send = {
 	"  --from BASE   incremental from BASE (an LV name or '#<thin id>')\n"
 	"  -n            print the stream's size from the index; read no data\n"
 	"  -P            progress on stderr\n"
-	"  --offset N    start at stream byte N (to resume an interrupted receive)\n",
+	"  --offset N    start at stream byte N (to resume an interrupted receive)\n"
+	"\n"
+	"With -R, a replication stream of LV's lineage: LV, its origin chain and every\n"
+	"snapshot descended from them, oldest first, each an increment over its\n"
+	"nearest relative already at the target or in the stream, with a manifest\n"
+	"(names, thin ids, origins, sizes, creation times, tags).  --all: every\n"
+	"lineage of the pool.  'thinfs receive TARGET' recreates them, sharing blocks.\n"
+	"  -R              LV's whole lineage\n"
+	"  --all           every thin volume of the pool\n"
+	"  --from SNAP     (-R) the target holds SNAP: send only what is newer\n"
+	"  --from-state F  the target holds what F lists ('thinfs receive TARGET\n"
+	"                  --state > F'): send only the rest\n"
+	"Example:\n"
+	"  thinfs send vg/pool vm1 -R | ssh backup thinfs receive backupvg/pool\n",
     .run = send_run,
 };

@@ -7,8 +7,8 @@
 #include <string.h>
 
 static const struct tf_cmd *const commands[] = {
-    &tf_cmd_mount, &tf_cmd_umount, &tf_cmd_ls,	    &tf_cmd_diff,
-    &tf_cmd_index, &tf_cmd_send,   &tf_cmd_receive,
+    &tf_cmd_mount, &tf_cmd_umount,  &tf_cmd_ls,	       &tf_cmd_diff,   &tf_cmd_index,
+    &tf_cmd_send,  &tf_cmd_receive, &tf_cmd_replicate, &tf_cmd_verify,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -80,7 +80,7 @@ static int xa_open(struct tf_ext_view *v, ext2_filsys fs, uint32_t ino,
 	errcode_t e;
 
 	if (ino < 1 || ino > fs->super->s_inodes_count)
-		return tf_fail(ESTALE, "%s inode %u: out of range", v->label, ino);
+		return tf_fail(EUCLEAN, "%s inode %u: out of range", v->label, ino);
 	e = ext2fs_xattrs_open(fs, ino, h);
 	if (!e) {
 		e = ext2fs_xattrs_read(*h);

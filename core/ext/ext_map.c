@@ -35,7 +35,7 @@ int ext_errno(errcode_t e)
 	case EXT2_ET_NO_INLINE_DATA:
 		return ENODATA;
 	case EXT2_ET_BAD_INODE_NUM:
-		return ESTALE;
+		return EUCLEAN; /* a corrupt reference, not a stale handle */
 	case EXT2_ET_UNSUPP_FEATURE:
 	case EXT2_ET_RO_UNSUPP_FEATURE:
 	case EXT2_ET_EXTENT_NOT_SUPPORTED:

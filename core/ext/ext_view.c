@@ -87,14 +87,14 @@ int ext_view_inode(struct tf_ext_view *v, ext2_filsys fs, uint32_t ino, struct e
 	errcode_t e;
 
 	if (ino < 1 || ino > fs->super->s_inodes_count)
-		return tf_fail(ESTALE, "%s inode %u: out of range (1..%u)", v->label, ino,
+		return tf_fail(EUCLEAN, "%s inode %u: out of range (1..%u)", v->label, ino,
 			       fs->super->s_inodes_count);
 	memset(in, 0, sizeof(*in));
 	e = ext2fs_read_inode_full(fs, ino, (struct ext2_inode *)in, sizeof(*in));
 	if (e)
 		return tf_fail(ext_errno(e), "%s inode %u: %s", v->label, ino, ext_strerror(e));
 	if (in->i_mode == 0)
-		return tf_fail(ESTALE, "%s inode %u: not in use", v->label, ino);
+		return tf_fail(EUCLEAN, "%s inode %u: not in use", v->label, ino);
 	return 0;
 }
 

@@ -11,9 +11,9 @@
  * count) or -errno and records a message naming the view's label and the
  * inode (tf_fail); the FUSE layer adds the path with tf_fail_ctx.  Error
  * codes: -ENOENT no such name, -ENOTDIR/-EISDIR/-EINVAL wrong inode type,
- * -ENODATA no such xattr, -ERANGE buffer too small, -ESTALE inode number out
- * of range or inode not in use, -EIO read failure, -EBADMSG checksum
- * mismatch, -EUCLEAN corrupt structure, -EOPNOTSUPP unsupported feature
+ * -ENODATA no such xattr, -ERANGE buffer too small, -EIO read failure,
+ * -EBADMSG checksum mismatch, -EUCLEAN corrupt structure (also an inode
+ * number out of range or an inode not in use), -EOPNOTSUPP unsupported feature
  * (or recovery from an external journal), -EMEDIUMTYPE (open only) the
  * window holds no ext2/3/4 filesystem or holds a journal device.
  *

@@ -144,7 +144,9 @@ static const struct tf_bio_ops file_ops_rw = {
 
 int tf_bio_open_file(const char *path, int flags, struct tf_bio **out)
 {
-	int oflags = O_CLOEXEC | ((flags & TF_BIO_WRITE) ? O_RDWR : O_RDONLY);
+	/* O_NONBLOCK: a FIFO in place of an image must not hang the open (it is
+	 * refused below); regular files and block devices ignore the flag. */
+	int oflags = O_CLOEXEC | O_NONBLOCK | ((flags & TF_BIO_WRITE) ? O_RDWR : O_RDONLY);
 	struct file_priv *fp;
 	struct stat st;
 	uint64_t size;
@@ -178,6 +180,7 @@ int tf_bio_open_file(const char *path, int flags, struct tf_bio **out)
 		close(fd);
 		return tf_fail(EINVAL, "%s: not a regular file or block device", path);
 	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	fp = calloc(1, sizeof(*fp));
 	if (!fp) {
 		close(fd);

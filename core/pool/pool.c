@@ -75,6 +75,16 @@ const char *tf_pool_identity(const struct tf_pool *p)
 	return p->identity;
 }
 
+const char *tf_pool_source_key(const struct tf_pool *p)
+{
+	return p->source_key;
+}
+
+uint64_t tf_pool_data_bytes(const struct tf_pool *p)
+{
+	return p->data_bytes;
+}
+
 uint32_t tf_pool_chunk_sectors(const struct tf_pool *p)
 {
 	return p->chunk_sectors;

@@ -58,6 +58,15 @@ const char *tf_pool_source(const struct tf_pool *p); /* as given */
 /* Stable identity: "lvm:<vg uuid>/<pool lv uuid>" or, for an image directory
  * without lvm.cfg, "img:<hex digest of the superblock's fixed fields>". */
 const char *tf_pool_identity(const struct tf_pool *p);
+/* Which bytes this is, as opposed to which lineage: two look-alike pools
+ * (copies of one, or thin_restore'd twice from one shape) share an identity
+ * — streams between them are meant to apply — but never a source key.
+ * Image: the directory's canonical path and st_dev:st_ino and those of its
+ * metadata and data files; live: the VG and pool LV uuids and the metadata
+ * device's number.  The index is kept and checked per source key. */
+const char *tf_pool_source_key(const struct tf_pool *p);
+/* Size of the data device in bytes (image: the data file), 0 if unknown. */
+uint64_t tf_pool_data_bytes(const struct tf_pool *p);
 uint32_t tf_pool_chunk_sectors(const struct tf_pool *p);
 
 /* Re-reads LVM names (live) and returns the thin LVs, sorted by name.  The

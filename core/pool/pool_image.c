@@ -12,6 +12,11 @@
  * counts — and each device's id and creation time, which stay the same
  * across copies of one pool and its later states (the superblock uuid is
  * always zero, so it cannot serve).
+ *
+ * The source key (pool.h) tells look-alike directories apart: the
+ * directory's canonical path and st_dev:st_ino, and the metadata and data
+ * files' st_dev:st_ino.  Anything but a regular file or a block device
+ * under the three names is refused without blocking (a FIFO could hang).
  */
 #include "core/base/err.h"
 #include "core/io/bio.h"
@@ -205,8 +210,43 @@ static int image_names(struct tf_pool *p, const char *dir, struct image *im)
 	return rc;
 }
 
+/* Refuses what is not a regular file or block device (lstat would refuse
+ * symlinks, which images made by hand legitimately use; stat does not
+ * open, so a FIFO cannot block here).  -ENOENT if absent. */
+static int check_file(const char *path, struct stat *st)
+{
+	if (stat(path, st) < 0)
+		return -errno;
+	if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode))
+		return tf_fail(EINVAL, "%s: not a regular file or block device", path);
+	return 0;
+}
+
+static int source_key(struct tf_pool *p, const char *dir, struct image *im)
+{
+	struct stat d, m, b = {0};
+	char *real = realpath(dir, NULL), path[4200];
+	int rc = 0;
+
+	if (!real)
+		return tf_fail(errno, "%s: %s", dir, strerror(errno));
+	snprintf(path, sizeof(path), "%s/metadata", dir);
+	if (stat(dir, &d) < 0 || stat(path, &m) < 0)
+		rc = tf_fail(errno, "%s: %s", dir, strerror(errno));
+	else if (im->data && stat(im->data_path, &b) < 0)
+		rc = tf_fail(errno, "%s: %s", im->data_path, strerror(errno));
+	else
+		snprintf(p->source_key, sizeof(p->source_key), "img:%s@%ju:%ju/m%ju:%ju/d%ju:%ju",
+			 real, (uintmax_t)d.st_dev, (uintmax_t)d.st_ino, (uintmax_t)m.st_dev,
+			 (uintmax_t)m.st_ino, (uintmax_t)b.st_dev, (uintmax_t)b.st_ino);
+	p->data_bytes = im->data ? im->data->size : 0;
+	free(real);
+	return rc;
+}
+
 int tf_pool_open_image(struct tf_pool *p, const char *dir, const struct tf_pool_opts *opts)
 {
+	struct stat st;
 	struct image *im = calloc(1, sizeof(*im));
 	char path[4096];
 	int rc;
@@ -218,16 +258,26 @@ int tf_pool_open_image(struct tf_pool *p, const char *dir, const struct tf_pool_
 	p->be = &image_backend;
 	p->priv = im;
 	snprintf(path, sizeof(path), "%s/metadata", dir);
+	if ((rc = check_file(path, &st)) < 0) {
+		if (rc == -ENOENT)
+			rc = tf_fail(ENOENT, "%s: no metadata file: not a pool-image directory",
+				     dir);
+		goto fail;
+	}
 	if ((rc = tf_bio_open_file(path, 0, &im->meta)) < 0)
 		goto fail;
 	if ((rc = tf_thin_open(im->meta, 0, &im->view)) < 0)
 		goto fail;
 	p->chunk_sectors = tf_thin_info(im->view)->data_block_size;
 	snprintf(im->data_path, sizeof(im->data_path), "%s/data", dir);
-	if (access(im->data_path, F_OK) == 0 &&
-	    (rc = tf_bio_open_file(im->data_path, 0, &im->data)) < 0)
+	if ((rc = check_file(im->data_path, &st)) < 0 && rc != -ENOENT)
 		goto fail;
-	if ((rc = image_names(p, dir, im)) < 0)
+	if (rc == 0 && (rc = tf_bio_open_file(im->data_path, 0, &im->data)) < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/lvm.cfg", dir);
+	if ((rc = check_file(path, &st)) < 0 && rc != -ENOENT)
+		goto fail;
+	if ((rc = image_names(p, dir, im)) < 0 || (rc = source_key(p, dir, im)) < 0)
 		goto fail;
 	return 0;
 fail:

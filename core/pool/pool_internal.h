@@ -28,6 +28,8 @@ struct tf_pool {
 	void *priv;
 	char *source;
 	char identity[256];
+	char source_key[4400];
+	uint64_t data_bytes;
 	uint32_t chunk_sectors;
 	struct tf_lv *lvs;
 	size_t nlvs;

@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,19 +57,28 @@ struct live {
 	size_t ndevs, devs_cap;
 };
 
-/* Runs vgcfgbackup into a private temp file and parses it. */
+/* Runs vgcfgbackup into a private temp file and parses it.  LVM's own
+ * complaints are caught, and the first one goes into our one message. */
 static int read_vg(const char *vg, struct tf_lvm_vg **out)
 {
-	char path[] = "/tmp/thinfs-vg-XXXXXX";
-	int fd = mkstemp(path), status, rc;
+	char path[] = "/tmp/thinfs-vg-XXXXXX", said[512] = "";
+	int fd = mkstemp(path), status, rc, errpipe[2];
+	size_t have = 0;
+	ssize_t n;
 	pid_t pid;
 
 	if (fd < 0)
 		return tf_fail(errno, "%s: cannot create a temp file: %s", vg, strerror(errno));
 	close(fd);
+	if (pipe2(errpipe, O_CLOEXEC) < 0) {
+		unlink(path);
+		return tf_fail(errno, "%s: %s", vg, strerror(errno));
+	}
 	pid = fork();
 	if (pid < 0) {
 		unlink(path);
+		close(errpipe[0]);
+		close(errpipe[1]);
 		return tf_fail(errno, "%s: cannot fork: %s", vg, strerror(errno));
 	}
 	if (pid == 0) {
@@ -76,18 +87,26 @@ static int read_vg(const char *vg, struct tf_lvm_vg **out)
 			dup2(devnull, 0);
 			dup2(devnull, 1);
 		}
+		dup2(errpipe[1], 2);
 		setenv("LVM_SUPPRESS_FD_WARNINGS", "1", 1);
 		execlp("vgcfgbackup", "vgcfgbackup", "-q", "-f", path, vg, (char *)NULL);
 		_exit(127);
 	}
+	close(errpipe[1]);
+	while ((n = read(errpipe[0], said + have, sizeof(said) - 1 - have)) > 0 ||
+	       (n < 0 && errno == EINTR))
+		have += n > 0 ? (size_t)n : 0;
+	close(errpipe[0]);
+	said[have] = '\0';
+	said[strcspn(said, "\n")] = '\0';
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		unlink(path);
-		return tf_fail(ENOENT,
-			       "%s: vgcfgbackup failed (exit %d): no such volume group, or "
-			       "LVM is not installed",
-			       vg, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+			return tf_fail(ENOENT, "%s: cannot run vgcfgbackup: is LVM installed?", vg);
+		return tf_fail(ENOENT, "%s: no such volume group (vgcfgbackup: %s)", vg,
+			       *said ? said + strspn(said, " ") : "failed");
 	}
 	rc = tf_lvm_parse_file(path, out);
 	unlink(path);
@@ -408,6 +427,13 @@ int tf_pool_open_live(struct tf_pool *p, const char *vg_pool, const struct tf_po
 	snprintf(lv->tmeta_path, sizeof(lv->tmeta_path), "/dev/mapper/%s", meta_dm);
 	if ((rc = tf_bio_open_file(lv->tmeta_path, TF_BIO_DIRECT, &lv->meta)) < 0)
 		goto fail;
+	{
+		struct stat ms = {0};
+		stat(lv->tmeta_path, &ms);
+		snprintf(p->source_key, sizeof(p->source_key), "live:%s/%s@%ju:%ju", vg->id,
+			 pool->id ? pool->id : pool->name, (uintmax_t)major(ms.st_rdev),
+			 (uintmax_t)minor(ms.st_rdev));
+	}
 	tf_lvm_free(vg);
 	return 0;
 fail:

@@ -198,6 +198,11 @@ int tf_recv_open_lvm(const char *vg_pool, const char *lv, const struct tf_recv_o
 	return rc < 0 ? rc : recv_new(t, o, out);
 }
 
+int tf_recv_open_target(struct tf_target *t, const struct tf_recv_opts *o, struct tf_recv **out)
+{
+	return recv_new(t, o, out);
+}
+
 uint64_t tf_recv_offset(const struct tf_recv *r)
 {
 	return r->parser.pos;
@@ -311,6 +316,11 @@ int tf_recv_write(struct tf_recv *r, const void *data, size_t len, uint64_t off)
 		r->checkpoint_pos = r->parser.last.pos;
 	}
 	return 0;
+}
+
+bool tf_recv_complete(const struct tf_recv *r)
+{
+	return r->error || r->finished || tf_parser_done(&r->parser);
 }
 
 int tf_recv_finish(struct tf_recv *r)

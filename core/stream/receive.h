@@ -27,6 +27,13 @@
  * to DIR/.LV.thinfs-partial; LVM: $THINFS_STATE_DIR/recv-VG-LV.resume and
  * the LV LV_thinfs_recv).  A damaged or cut-off stream never commits.
  *
+ * One receive per target at a time, across processes: opening takes the
+ * target's lock (an flock on DIR/.LV.thinfs-lock, or for LVM on
+ * $THINFS_LOCK_DIR/VG-LV.lock, default /run/lock/thinfs) and returns -EBUSY
+ * naming the holder if another receive has it; close drops it, and so does
+ * the kernel when a receiver dies.  A file target's directory is used
+ * through a directory fd: no name in it is followed if it is a symlink.
+ *
  * Refusals: an incremental whose base is not the target's recorded state
  * (-ESTALE, naming both), a stream whose result the target already holds
  * (-EALREADY: a replay), a full stream over an existing target (-EEXIST);
@@ -70,6 +77,10 @@ uint64_t tf_recv_offset(const struct tf_recv *r);
  * from 0 (what a FUSE write position should be compared with). */
 uint64_t tf_recv_written(const struct tf_recv *r);
 int tf_recv_write(struct tf_recv *r, const void *buf, size_t len, uint64_t off);
+/* Whether finish has something to decide: the whole stream arrived, or an
+ * error is pending.  A FUSE flush of a stream still being written (a
+ * shell's dup, a child's close) must not end the receive. */
+bool tf_recv_complete(const struct tf_recv *r);
 int tf_recv_finish(struct tf_recv *r);
 void tf_recv_close(struct tf_recv *r);
 

@@ -11,6 +11,11 @@
  * new state (thinfs_<hex>: a digest of identity, thin id and fingerprint)
  * and swapped in with two renames; the old LV is removed.  thinfs never
  * touches the pool's data or metadata devices.
+ *
+ * One receive per target: $THINFS_LOCK_DIR (default /run/lock/thinfs)
+ * holds VG-LV.lock, flock'd from open to free (target_lock.c), so two
+ * receives never share the staging LV.  Opening checks that VG/POOL is a
+ * thin pool before anything is created.
  */
 #include "core/stream/receive_internal.h"
 
@@ -35,6 +40,8 @@ struct lvm_target {
 	char vg[128], pool[128], lv[128], stage[160];
 	char stage_dev[400], resume[4200];
 	int fd;
+	int lockdir, lockfd;
+	char lockname[300];
 	uint64_t pool_chunk; /* bytes; 0 = discards do not unmap (write zeros) */
 	bool discard_failed; /* once a discard was not honoured, write zeros */
 };
@@ -80,6 +87,11 @@ static int run(const char *const argv[], char *out, size_t outlen)
 		return tf_fail(EIO, "%s %s failed: %s", argv[0], argv[1] ? argv[1] : "", buf);
 	}
 	return 0;
+}
+
+int tf_lvm_run(const char *const argv[], char *out, size_t outlen)
+{
+	return run(argv, out, outlen);
 }
 
 static void state_tag(const char *identity, uint32_t thin_id, const uint8_t fp[32], char *tag,
@@ -387,6 +399,9 @@ static void lvm_free(struct tf_target *t)
 
 	if (l->fd >= 0)
 		close(l->fd);
+	tf_target_unlock(l->lockdir, l->lockname, l->lockfd);
+	if (l->lockdir >= 0)
+		close(l->lockdir);
 	free(l);
 }
 
@@ -401,13 +416,48 @@ static const struct tf_target_ops lvm_ops = {
     .free = lvm_free,
 };
 
+/* Refuses a VG/POOL that is not a thin pool before anything is created. */
+static int check_pool(struct lvm_target *l)
+{
+	char full[300], out[2048], seg[64] = "";
+	const char *argv[] = {"lvs", "--noheadings", "-o", "segtype", full, NULL};
+
+	snprintf(full, sizeof(full), "%s/%s", l->vg, l->pool);
+	if (run(argv, out, sizeof(out)) < 0) {
+		const char *why = strstr(out, "  ") ? out + strspn(out, " ") : out;
+		char said[256];
+		snprintf(said, sizeof(said), "%.*s", (int)strcspn(why, "\n"), why);
+		return tf_fail(ENOENT, "%s: no such thin pool (lvs: %s)", full, said);
+	}
+	if (sscanf(out, " %63s", seg) != 1 || strcmp(seg, "thin-pool") != 0)
+		return tf_fail(EINVAL, "%s is not a thin pool (segment type %s)", full,
+			       *seg ? seg : "unknown");
+	return 0;
+}
+
+static int lock_target(struct lvm_target *l)
+{
+	const char *dir = getenv("THINFS_LOCK_DIR");
+
+	if (!dir || !*dir)
+		dir = "/run/lock/thinfs";
+	mkdir(dir, 0700);
+	l->lockdir = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->lockdir < 0)
+		return tf_fail(errno, "%s: lock directory %s: %s", l->t.name, dir, strerror(errno));
+	snprintf(l->lockname, sizeof(l->lockname), "%s-%s.lock", l->vg, l->lv);
+	return tf_target_lock(l->lockdir, l->lockname, l->t.name, &l->lockfd);
+}
+
 int tf_target_lvm_open(const char *vg_pool, const char *lv, struct tf_target **out)
 {
 	const char *slash = strchr(vg_pool, '/');
 	const char *dir = getenv("THINFS_STATE_DIR");
 	struct lvm_target *l;
+	int rc;
 
-	if (!slash || strchr(slash + 1, '/') || slash == vg_pool || !slash[1])
+	if (!slash || strchr(slash + 1, '/') || slash == vg_pool || !slash[1] ||
+	    slash - vg_pool >= 128 || strlen(slash + 1) >= 128)
 		return tf_fail(EINVAL, "%s: not a VG/POOL name", vg_pool);
 	if (!tf_recv_valid_name(lv))
 		return tf_fail(EINVAL, "'%s' is not a valid LV name", lv);
@@ -415,7 +465,7 @@ int tf_target_lvm_open(const char *vg_pool, const char *lv, struct tf_target **o
 	if (!l)
 		return tf_fail(ENOMEM, "receive: out of memory");
 	l->t.ops = &lvm_ops;
-	l->fd = -1;
+	l->fd = l->lockfd = l->lockdir = -1;
 	snprintf(l->vg, sizeof(l->vg), "%.*s", (int)(slash - vg_pool), vg_pool);
 	snprintf(l->pool, sizeof(l->pool), "%s", slash + 1);
 	snprintf(l->lv, sizeof(l->lv), "%s", lv);
@@ -426,6 +476,14 @@ int tf_target_lvm_open(const char *vg_pool, const char *lv, struct tf_target **o
 	mkdir(dir, 0700);
 	snprintf(l->resume, sizeof(l->resume), "%s/recv-%s-%s.resume", dir, l->vg, lv);
 	snprintf(l->t.name, sizeof(l->t.name), "%s/%s", l->vg, lv);
+	if (!tf_recv_valid_name(l->vg) || !tf_recv_valid_name(l->pool))
+		rc = tf_fail(EINVAL, "%s: not a VG/POOL name", vg_pool);
+	else if ((rc = check_pool(l)) == 0)
+		rc = lock_target(l);
+	if (rc < 0) {
+		lvm_free(&l->t);
+		return rc;
+	}
 	*out = &l->t;
 	return 0;
 }

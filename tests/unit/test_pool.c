@@ -197,12 +197,38 @@ static void dm_names_mangle_dashes(void **state)
 	assert_true(tf_dm_lvm_name("vg", "lv", "", b, 4) < 0);
 }
 
+/* A copy of a pool is the same lineage (streams between them apply) but
+ * not the same bytes: one identity, two source keys; and a path that names
+ * the same directory another way is the same source. */
+static void a_copy_has_the_identity_but_not_the_source_key(void **state)
+{
+	(void)state;
+	struct tf_pool *a, *b, *c;
+	char copy[700], other[700];
+
+	snprintf(copy, sizeof(copy), "%s/copy", workdir);
+	snprintf(other, sizeof(other), "%s/cfg/../cfg/", workdir);
+	sh("cp -r %s %s", withcfg, copy);
+	assert_int_equal(tf_pool_open(withcfg, NULL, &a), 0);
+	assert_int_equal(tf_pool_open(copy, NULL, &b), 0);
+	assert_int_equal(tf_pool_open(other, NULL, &c), 0);
+	assert_string_equal(tf_pool_identity(a), tf_pool_identity(b));
+	assert_string_not_equal(tf_pool_source_key(a), tf_pool_source_key(b));
+	assert_string_equal(tf_pool_source_key(a), tf_pool_source_key(c));
+	assert_true(strncmp(tf_pool_source_key(a), "img:/", 5) == 0);
+	assert_int_equal(tf_pool_data_bytes(a), 96u << 20);
+	tf_pool_close(a);
+	tf_pool_close(b);
+	tf_pool_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(image_with_lvm_cfg_has_lvm_names_and_sizes),
 	    cmocka_unit_test(image_without_lvm_cfg_synthesizes_names),
 	    cmocka_unit_test(missing_and_bad_sources_fail_clearly),
+	    cmocka_unit_test(a_copy_has_the_identity_but_not_the_source_key),
 	    cmocka_unit_test(pool_status_lines_parse),
 	    cmocka_unit_test(dm_names_mangle_dashes),
 	};

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/base/endian.h"
 #include "core/base/err.h"
 #include "core/io/bio.h"
 #include "core/io/sha256.h"
@@ -561,6 +562,144 @@ static void target_names_that_could_escape_the_directory_are_refused(void **stat
 	assert_true(tf_recv_valid_name("vm-1_a.b+c"));
 }
 
+static void a_second_receive_into_a_target_is_refused_while_one_runs(void **state)
+{
+	struct fixture *f = *state;
+	struct tf_recv *r1, *r2;
+
+	assert_int_equal(feed(f->dir, NULL, f->full_a.b, f->full_a.len, 1 << 20, true), 0);
+	assert_int_equal(tf_recv_open_dir(f->dir, "vm1", NULL, &r1), 0);
+	assert_int_equal(tf_recv_write(r1, f->inc_ab.b, 100000, 0), 0);
+	/* A second one, complete or not, is refused and touches nothing. */
+	assert_int_equal(tf_recv_open_dir(f->dir, "vm1", NULL, &r2), -EBUSY);
+	assert_non_null(strstr(tf_errmsg(), "another receive into it is running"));
+	assert_int_equal(feed(f->dir, NULL, f->inc_ab.b, 5000, 1000, true), -EBUSY);
+	assert_true(exists(f->dir, ".vm1.thinfs-partial"));
+	assert_int_equal(tf_recv_write(r1, f->inc_ab.b + 100000, f->inc_ab.len - 100000, 100000),
+			 0);
+	assert_int_equal(tf_recv_finish(r1), 0);
+	tf_recv_close(r1);
+	assert_target_is(f->dir, img_b);
+	assert_false(exists(f->dir, ".vm1.thinfs-lock"));
+	/* Released: the next one gets in. */
+	assert_int_equal(feed(f->dir, NULL, f->inc_ba.b, f->inc_ba.len, 1 << 20, true), 0);
+	assert_target_is(f->dir, img_a);
+}
+
+/* Plants symlinks to a victim file under every name the receive uses. */
+static void plant_links(const char *dir, const char *victim)
+{
+	const char *names[] = {".vm1.thinfs-partial", ".vm1.thinfs-resume",
+			       ".vm1.thinfs-resume.tmp", ".vm1.thinfs-state.new"};
+	char path[512];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+		assert_int_equal(symlink(victim, path), 0);
+	}
+}
+
+static void symlinks_in_the_receive_dir_are_never_followed(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->inc_ab;
+	char victim[128], path[512], buf[16] = "";
+	struct tf_recv *r;
+	int fd;
+
+	snprintf(victim, sizeof(victim), "%s.victim", f->dir);
+	fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "precious", 8), 8);
+	close(fd);
+	plant_links(f->dir, victim);
+	/* A full receive, an interrupted incremental (which saves a
+	 * checkpoint), and a resumed one, with links under every name. */
+	assert_int_equal(feed(f->dir, NULL, f->full_a.b, f->full_a.len, 1 << 20, true), 0);
+	assert_target_is(f->dir, img_a);
+	plant_links(f->dir, victim);
+	assert_int_equal(feed(f->dir, NULL, s->b, s->bounds[3], 4096, false), 0);
+	assert_int_equal(feed(f->dir, NULL, s->b, s->len, 4096, true), 0);
+	assert_target_is(f->dir, img_b);
+	/* The lock file and the target itself as links: refused. */
+	snprintf(path, sizeof(path), "%s/.vm1.thinfs-lock", f->dir);
+	assert_int_equal(symlink(victim, path), 0);
+	assert_int_equal(tf_recv_open_dir(f->dir, "vm1", NULL, &r), -EPERM);
+	assert_non_null(strstr(tf_errmsg(), "symlink"));
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/vm2", f->dir);
+	assert_int_equal(symlink(victim, path), 0);
+	assert_int_equal(tf_recv_open_dir(f->dir, "vm2", &(struct tf_recv_opts){.force = true}, &r),
+			 0);
+	assert_int_equal(tf_recv_write(r, f->full_a.b, f->full_a.len, 0), -EPERM);
+	assert_non_null(strstr(tf_errmsg(), "not a regular file"));
+	tf_recv_close(r);
+	fd = open(victim, O_RDONLY);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 8);
+	close(fd);
+	assert_string_equal(buf, "precious");
+	unlink(victim);
+}
+
+/* A header that asks for an impossible volume fails at the staging file's
+ * size; nothing is left behind. */
+static void a_receive_that_fails_before_its_first_record_leaves_no_staging(void **state)
+{
+	struct fixture *f = *state;
+	struct tf_stream_header h;
+	uint8_t hdr[TF_STREAM_HEADER_BYTES];
+
+	assert_int_equal(tf_stream_header_decode(f->full_a.b, &h), 0);
+	h.volume_bytes = 1ull << 62; /* no filesystem here holds that */
+	h.stream_bytes = TF_STREAM_HEADER_BYTES + TF_STREAM_TRAILER_BYTES +
+			 h.record_count * TF_STREAM_RECORD_BYTES + h.data_bytes;
+	tf_stream_header_encode(&h, hdr);
+	int rc = feed(f->dir, NULL, hdr, sizeof(hdr), sizeof(hdr), false);
+	if (rc == 0) {
+		/* A filesystem that holds 4 EiB files (xfs): no failure to see. */
+		print_message("  %s holds a 2^62-byte file; nothing to test\n", f->dir);
+		skip();
+	}
+	assert_int_equal(rc, -EFBIG);
+	assert_non_null(strstr(tf_errmsg(), "cannot size it"));
+	assert_false(exists(f->dir, ".vm1.thinfs-partial"));
+	assert_false(exists(f->dir, ".vm1.thinfs-resume"));
+	assert_false(exists(f->dir, ".vm1.thinfs-lock"));
+	assert_false(exists(f->dir, "vm1"));
+}
+
+/* Text fields of the header reach the target's recorded state: a newline
+ * could forge a line of it, so anything but printable text is refused. */
+static void header_strings_must_be_printable_text(void **state)
+{
+	struct fixture *f = *state;
+	struct tf_stream_header h;
+	uint8_t hdr[TF_STREAM_HEADER_BYTES];
+	const char *bad[] = {"img:x\nthin_id=7", "img:\x01", "img:\x7f", "img:\xc3\xa9"};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		for (int field = 0; field < 4; field++) {
+			assert_int_equal(tf_stream_header_decode(f->full_a.b, &h), 0);
+			char *dst[] = {h.identity, h.result_uuid, h.base_uuid, h.result_name};
+			snprintf(dst[field], 64, "%s", bad[i]);
+			tf_stream_header_encode(&h, hdr);
+			assert_int_equal(tf_stream_header_decode(hdr, &h), -EBADMSG);
+			assert_non_null(strstr(tf_errmsg(), "non-printable"));
+			assert_int_equal(feed(f->dir, NULL, hdr, sizeof(hdr), 7, false), -EBADMSG);
+			assert_false(exists(f->dir, "vm1"));
+			assert_false(exists(f->dir, ".vm1.thinfs-partial"));
+		}
+	}
+	/* Bytes after a field's terminator are refused too (one header, one
+	 * meaning). */
+	memcpy(hdr, f->full_a.b, sizeof(hdr));
+	hdr[128 + 127] = 'x';
+	tf_put_le32(hdr + 508, tf_stream_crc(hdr, 508));
+	assert_int_equal(tf_stream_header_decode(hdr, &h), -EBADMSG);
+	assert_non_null(strstr(tf_errmsg(), "after its end"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -580,6 +719,10 @@ int main(void)
 	    T(another_stream_written_over_an_interruption_starts_afresh),
 	    T(a_record_past_the_volume_end_writes_nothing),
 	    T(target_names_that_could_escape_the_directory_are_refused),
+	    T(a_second_receive_into_a_target_is_refused_while_one_runs),
+	    T(symlinks_in_the_receive_dir_are_never_followed),
+	    T(a_receive_that_fails_before_its_first_record_leaves_no_staging),
+	    T(header_strings_must_be_printable_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

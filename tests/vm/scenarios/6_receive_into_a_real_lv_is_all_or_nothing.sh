@@ -30,9 +30,18 @@ check "the incremental applies" bash -c "'$THINFS' receive vg6/pool2 dst </tmp/i
 check "and the target equals s2" [ "$(sum dst)" = "$want2" ]
 check "replaying it is refused" bash -c "! '$THINFS' receive vg6/pool2 dst </tmp/inc.s"
 mkdir -p /mnt/t
-"$THINFS" mount vg6/pool2 /mnt/t || { fail "mounts the target pool"; finish; exit 1; }
+"$THINFS" mount vg6/pool2 /mnt/t 2>/tmp/mount.err || { fail "mounts the target pool" "$(cat /tmp/mount.err)"; finish; exit 1; }
 "$THINFS" send vg6/pool s1 >/tmp/full.s
 check "cp of a full stream into receive/ succeeds" cp /tmp/full.s /mnt/t/receive/dst2
+# One receive per LV: while receive/dst3 is being written, a CLI receive
+# into vg6/pool2 dst3 gets EBUSY, and no staging LV of its own appears.
+exec 4>/mnt/t/receive/dst3
+head -c 100000 /tmp/full.s >&4 2>/dev/null
+check "a second receive into an LV being received is refused as busy" \
+	bash -c "! '$THINFS' receive vg6/pool2 dst3 </tmp/full.s 2>/tmp/busy.err && grep -q 'another receive into it is running' /tmp/busy.err"
+tail -c +100001 /tmp/full.s >&4
+exec 4>&-
+check "the first receive then completes (dst3 equals s1)" [ "$(sum dst3)" = "$want1" ]
 "$THINFS" umount /mnt/t
 check "and the new LV equals s1" [ "$(sum dst2)" = "$want1" ]
 finish
