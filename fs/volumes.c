@@ -10,6 +10,7 @@
 #include "core/base/err.h"
 #include "core/pool/pool.h"
 #include "core/vol/volume.h"
+#include "index/index.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -74,10 +75,45 @@ static int volumes_readdir(struct tf_fs *fs, fuse_ino_t ino, struct tf_dirh *h,
 	return 0;
 }
 
+/* An open file: the volume entry and the chunk map this open reads. */
+struct vol_fh {
+	struct tf_vol *v;
+	struct tf_volume *vol; /* a reference */
+};
+
+/* A live volume that is not a snapshot may be written while mounted, and
+ * its map moves without the transaction id: each open reads the map as it
+ * is now (the nodes written since the last refresh), on an index
+ * connection of its own, so no lock is held across the walk. */
+static int fresh_volume(struct tf_fs *fs, struct tf_vol *v, struct tf_volume **out)
+{
+	struct tf_volume_info in = {.thin_id = v->thin_id,
+				    .name = v->name,
+				    .size_bytes = v->size_bytes,
+				    .chunk_bytes = v->chunk_bytes};
+	struct tf_thin_run *runs = NULL;
+	struct tf_index *ix;
+	size_t n = 0;
+	int rc = tf_fs_ix_take(fs, &ix);
+
+	if (rc < 0)
+		return rc;
+	rc = tf_index_volume_now(ix, fs->pool, v->thin_id, &runs, &n);
+	tf_fs_ix_give(fs, ix);
+	if (rc < 0)
+		return tf_fail_ctx(rc, "volume %s: ", v->name);
+	return tf_volume_open(fs->pool, &in, runs, n, out);
+}
+
+static bool may_change(const struct tf_fs *fs, const struct tf_vol *v)
+{
+	return tf_pool_kind(fs->pool) == TF_POOL_LIVE && v->origin == NULL;
+}
+
 static int volumes_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct tf_voltab *t;
-	struct tf_volume *vol;
+	struct vol_fh *fh;
 	struct tf_vol *v;
 	int rc;
 
@@ -100,29 +136,39 @@ static int volumes_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info 
 		tf_vol_put(v); /* after the message: it may be the last reference */
 		return rc;
 	}
-	rc = tf_vol_volume(fs, v, &vol);
+	if (!(fh = calloc(1, sizeof(*fh)))) {
+		tf_vol_put(v);
+		return tf_fail(ENOMEM, "volumes/: out of memory");
+	}
+	fh->v = v;
+	if (may_change(fs, v)) {
+		rc = fresh_volume(fs, v, &fh->vol);
+	} else if ((rc = tf_vol_volume(fs, v, &fh->vol)) == 0) {
+		tf_volume_get(fh->vol);
+	}
 	if (rc < 0) {
 		tf_vol_put(v);
+		free(fh);
 		return rc;
 	}
-	fi->fh = (uint64_t)(uintptr_t)v;
+	fi->fh = (uint64_t)(uintptr_t)fh;
 	/* An image never changes under us, and neither does a snapshot, so
 	 * the kernel may keep what it read across opens; a refresh drops the
 	 * pages of a thin id that became another device (voltab.c).  A live
 	 * volume that is not a snapshot may change (an active origin is a live
 	 * view): its pages go at every open. */
-	fi->keep_cache = tf_pool_kind(fs->pool) == TF_POOL_IMAGE || v->origin != NULL;
+	fi->keep_cache = !may_change(fs, v);
 	return 0;
 }
 
 static ssize_t volumes_read(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, char *buf,
 			    size_t size, off_t off)
 {
-	struct tf_vol *v = (struct tf_vol *)(uintptr_t)fi->fh;
+	const struct vol_fh *fh = (const struct vol_fh *)(uintptr_t)fi->fh;
 
 	(void)fs;
 	(void)ino;
-	return tf_volume_read(atomic_load(&v->volume), buf, size, (uint64_t)off);
+	return tf_volume_read(fh->vol, buf, size, (uint64_t)off);
 }
 
 /* The mapped ranges go to the kernel from the data image (image pools) or
@@ -131,8 +177,9 @@ static ssize_t volumes_read_bufs(struct tf_fs *fs, fuse_ino_t ino, struct fuse_f
 				 size_t size, off_t off, struct fuse_buf *bufs, size_t max,
 				 size_t *n)
 {
-	struct tf_vol *v = (struct tf_vol *)(uintptr_t)fi->fh;
-	struct tf_volume *vol = atomic_load(&v->volume);
+	const struct vol_fh *fh = (const struct vol_fh *)(uintptr_t)fi->fh;
+	const struct tf_vol *v = fh->v;
+	struct tf_volume *vol = fh->vol;
 	struct tf_volume_seg segs[max];
 	uint64_t o = (uint64_t)off;
 	size_t want =
@@ -164,7 +211,7 @@ static ssize_t volumes_read_bufs(struct tf_fs *fs, fuse_ino_t ino, struct fuse_f
 static int volumes_lseek(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, off_t off,
 			 int whence, off_t *res)
 {
-	struct tf_vol *v = (struct tf_vol *)(uintptr_t)fi->fh;
+	const struct vol_fh *fh = (const struct vol_fh *)(uintptr_t)fi->fh;
 	uint64_t r;
 	int rc;
 
@@ -172,7 +219,7 @@ static int volumes_lseek(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info
 	(void)ino;
 	if (off < 0)
 		return -EINVAL;
-	rc = tf_volume_seek(atomic_load(&v->volume), (uint64_t)off, whence, &r);
+	rc = tf_volume_seek(fh->vol, (uint64_t)off, whence, &r);
 	if (rc == 0)
 		*res = (off_t)r;
 	return rc;
@@ -180,9 +227,13 @@ static int volumes_lseek(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info
 
 static void volumes_release(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct vol_fh *fh = (struct vol_fh *)(uintptr_t)fi->fh;
+
 	(void)fs;
 	(void)ino;
-	tf_vol_put((struct tf_vol *)(uintptr_t)fi->fh);
+	tf_volume_put(fh->vol);
+	tf_vol_put(fh->v);
+	free(fh);
 }
 
 const struct tf_subtree tf_volumes_subtree = {
