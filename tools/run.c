@@ -2,6 +2,7 @@
 #include "run.h"
 
 #include "core/base/err.h"
+#include "core/base/vec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,14 +29,8 @@ static int capture_read(int fd, struct capture *c)
 		return errno == EINTR || errno == EAGAIN ? 1 : -errno;
 	if (n == 0)
 		return 0;
-	if (c->len + (size_t)n + 1 > c->cap) {
-		size_t cap = (c->cap ? c->cap * 2 : 8192) + (size_t)n;
-		char *p = realloc(c->buf, cap);
-		if (!p)
-			return -ENOMEM;
-		c->buf = p;
-		c->cap = cap;
-	}
+	if (TF_VEC_RESERVE(c->buf, c->cap, c->len + (size_t)n + 1) < 0)
+		return -ENOMEM;
 	memcpy(c->buf + c->len, tmp, (size_t)n);
 	c->len += (size_t)n;
 	c->buf[c->len] = '\0';
