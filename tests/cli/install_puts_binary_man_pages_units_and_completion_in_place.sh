@@ -64,8 +64,10 @@ for cmd in $commands; do
 	section "$cmd" >"$TF_TMP/section"
 	missing=
 	# The options: those of the Usage line and of the option list (lines
-	# that start with an option), not ones quoted in examples.
-	for opt in $("$BIN" "$cmd" --help | grep -E '^(Usage:|  +-)' |
+	# that start with an option at the option column), not ones quoted in
+	# examples or in a description ('thinfs send --from-state' in receive's
+	# help, or an option at the start of a description's continuation line).
+	for opt in $("$BIN" "$cmd" --help | grep -E '^(Usage:|  -)' | sed "s/'[^']*'//g" |
 		grep -oE '(^|[][ (|,])--?[A-Za-z][A-Za-z-]*' | sed 's/^[][ (|,]//' | sort -u); do
 		# described: the option starts a line (a tagged paragraph), not just in the heading
 		grep -qE -- "^ +$opt( |,|$)" "$TF_TMP/section" || missing="$missing $opt"

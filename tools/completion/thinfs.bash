@@ -13,7 +13,7 @@ _thinfs()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
 	local cmd=${COMP_WORDS[1]} opts
-	local commands="mount umount ls diff index send receive doctor"
+	local commands="mount umount ls diff index send receive replicate verify doctor"
 
 	COMPREPLY=()
 	if [[ $COMP_CWORD -eq 1 ]]; then
@@ -21,7 +21,7 @@ _thinfs()
 		return
 	fi
 	case $prev in
-	--index)
+	--index | --from-state | --metrics | --config | --hashes)
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		return
 		;;
@@ -29,7 +29,7 @@ _thinfs()
 		mapfile -t COMPREPLY < <(compgen -W "allow_other uid= gid= mode= index= refresh= receive_dir=" -- "$cur")
 		return
 		;;
-	--from | --offset | --warn | --crit) return ;;
+	--from | --offset | --warn | --crit | --prefix | --keep | --pre | --post) return ;;
 	esac
 	case $cmd in
 	mount) opts="-f -d -o --help" ;;
@@ -37,8 +37,10 @@ _thinfs()
 	ls) opts="--json --index --rebuild --help" ;;
 	diff) opts="--files --json --stats --index --help" ;;
 	index) opts="--rebuild -P --json --index --help" ;;
-	send) opts="--from -n -P --offset --help" ;;
-	receive) opts="--force --resume --resume-offset -P --help" ;;
+	send) opts="--from -n -P --offset -R --all --from-state --help" ;;
+	receive) opts="--force --resume --resume-offset -P --prefix --prune --state --help" ;;
+	replicate) opts="--keep --prefix --pre --post --verify --force --config --json --metrics --warn --crit --help" ;;
+	verify) opts="--hashes --json --help" ;;
 	doctor) opts="--json --warn --crit --index --help" ;;
 	*) return ;;
 	esac
