@@ -69,18 +69,16 @@ static int load_old(struct tf_index *ix, struct old_dev **out, size_t *n)
 	return 0;
 }
 
+static bool old_at_or_after(const void *elem, const void *key)
+{
+	return ((const struct old_dev *)elem)->thin_id >= *(const uint32_t *)key;
+}
+
 static const struct old_dev *old_find(const struct old_dev *o, size_t n, uint32_t id)
 {
-	for (size_t lo = 0, hi = n; lo < hi;) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (o[mid].thin_id == id)
-			return &o[mid];
-		if (o[mid].thin_id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	size_t i = tf_partition_point(o, n, sizeof(*o), &id, old_at_or_after);
+
+	return i < n && o[i].thin_id == id ? &o[i] : NULL;
 }
 
 static const struct tf_lv *lv_for(const struct tf_lv *lvs, size_t n, uint32_t thin_id)

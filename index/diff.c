@@ -4,6 +4,7 @@
 #include "index_internal.h"
 
 #include "core/base/err.h"
+#include "core/base/vec.h"
 #include "core/pool/pool.h"
 
 #include <errno.h>
@@ -19,14 +20,11 @@ static int collect_change(void *arg, enum tf_diff_kind kind, const struct tf_thi
 {
 	struct collect *c = arg;
 
-	if (c->n == c->cap) {
-		struct tf_ix_change *p =
-		    realloc(c->v, (c->cap = c->cap ? 2 * c->cap : 64) * sizeof(*p));
-		if (!p)
-			return tf_fail(ENOMEM, "diff: out of memory");
-		c->v = p;
-	}
-	c->v[c->n++] = (struct tf_ix_change){.kind = kind, .run = *run};
+	struct tf_ix_change *ch = TF_VEC_PUSH(c->v, c->n, c->cap);
+
+	if (!ch)
+		return tf_fail(ENOMEM, "diff: out of memory");
+	*ch = (struct tf_ix_change){.kind = kind, .run = *run};
 	return 0;
 }
 

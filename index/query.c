@@ -80,16 +80,10 @@ int tf_index_devices(struct tf_index *ix, struct tf_ix_dev **devs, size_t *n)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct tf_ix_dev *d;
 
-		if (*n == cap) {
-			struct tf_ix_dev *p =
-			    realloc(*devs, (cap = cap ? 2 * cap : 16) * sizeof(*p));
-			if (!p) {
-				rc = SQLITE_NOMEM;
-				break;
-			}
-			*devs = p;
+		if (!(d = TF_VEC_PUSH(*devs, *n, cap))) {
+			rc = SQLITE_NOMEM;
+			break;
 		}
-		d = &(*devs)[(*n)++];
 		d->thin_id = (uint32_t)sqlite3_column_int64(st, 0);
 		d->name = col_dup(st, 1);
 		d->lv_id = col_dup(st, 2);
