@@ -105,3 +105,17 @@ xml_assemble() {
 }
 
 . "$THINFS_SRCDIR/tests/pool-from-image.sh"
+
+# sum_of LV: the kernel's sha256 of a volume of the demo pool (its oracle).
+sum_of() { awk -v lv="$1" '$2 == lv { print $1 }' "$FIXTURES/kernel-pool-demo/sha256.txt"; }
+# sha FILE: the sha256 of a file's bytes.
+sha() { sha256sum <"$1" | cut -c1-64; }
+# wait_for CMD...: polls CMD every 0.1 s for at most 60 s (CI is a loaded
+# machine: never sample once); false if it never held.
+wait_for() {
+	for _ in $(seq 600); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}

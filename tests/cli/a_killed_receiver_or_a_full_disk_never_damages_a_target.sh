@@ -10,8 +10,6 @@ D="$TF_TMP/demo"
 R="$TF_TMP/recv"
 mkdir -p "$R"
 unpack_demo "$D"
-sum_of() { awk -v lv="$1" '$2 == lv { print $1 }' "$FIXTURES/kernel-pool-demo/sha256.txt"; }
-sha() { sha256sum <"$1" | cut -c1-64; }
 state_id() { getfattr --only-values -n user.thinfs.state "$1" 2>/dev/null | sed -n 's/^thin_id=//p'; }
 "$THINFS" send "$D" web_monday >"$TF_TMP/full.s"
 "$THINFS" send "$D" web_tuesday --from web_monday >"$TF_TMP/inc.s"

@@ -11,7 +11,6 @@
 S="$TF_TMP/src"
 gen_lineage_pool "$S" 1
 CHUNK=65536
-sha() { sha256sum <"$1" | cut -c1-64; }
 
 # The oracle: volume DEV's bytes from pool.xml and the data file.
 expect_image() { # DEV OUT SIZE

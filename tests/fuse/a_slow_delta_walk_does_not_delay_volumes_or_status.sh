@@ -19,14 +19,6 @@ if ! THINFS_TEST_WALK_GATE="$G" tf_mount "$D" "$M"; then
 	exit 1
 fi
 
-# wait_for COND...: polls COND (at most 60 s); false if it never held.
-wait_for() {
-	for _ in $(seq 600); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 stat -c %s "$M/deltas/web_tuesday/web_monday" >"$TF_TMP/stat1" 2>&1 &
 s1=$!

@@ -10,8 +10,6 @@ M="$TF_TMP/mnt"
 R="$TF_TMP/recv"
 mkdir -p "$R"
 unpack_demo "$D"
-sum_of() { awk -v lv="$1" '$2 == lv { print $1 }' "$FIXTURES/kernel-pool-demo/sha256.txt"; }
-sha() { sha256sum <"$1" | cut -c1-64; }
 tf_mount "$D" "$M" -o receive_dir="$R" || { fail "mounts with receive_dir"; finish; exit 1; }
 
 # The stream files.

@@ -12,10 +12,6 @@ M="$TF_TMP/mnt"
 R="$TF_TMP/recv"
 mkdir -p "$R"
 unpack_demo "$D"
-sum_of() { awk -v lv="$1" '$2 == lv { print $1 }' "$FIXTURES/kernel-pool-demo/sha256.txt"; }
-sha() { sha256sum <"$1" | cut -c1-64; }
-# wait_for CMD...: polls CMD for up to 20 s.
-wait_for() { for _ in $(seq 200); do "$@" && return 0; sleep 0.1; done; return 1; }
 "$THINFS" send "$D" web_monday >"$TF_TMP/full.s"
 "$THINFS" send "$D" web_tuesday --from web_monday >"$TF_TMP/inc.s"
 head -c 5000 "$TF_TMP/inc.s" >"$TF_TMP/trunc.s"

@@ -11,8 +11,6 @@ M="$TF_TMP/mnt"
 R="$TF_TMP/recv"
 mkdir -p "$R"
 unpack_demo "$D"
-sum_of() { awk -v lv="$1" '$2 == lv { print $1 }' "$FIXTURES/kernel-pool-demo/sha256.txt"; }
-sha() { sha256sum <"$1" | cut -c1-64; }
 "$THINFS" send "$D" web_monday >"$TF_TMP/full.s"
 "$THINFS" send "$D" scratch >"$TF_TMP/small.s"
 "$THINFS" send "$D" web_tuesday --from web_monday >"$TF_TMP/inc.s"

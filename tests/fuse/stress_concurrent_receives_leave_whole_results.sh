@@ -16,7 +16,6 @@ R="$TF_TMP/recv"
 S="$TF_TMP/streams"
 mkdir -p "$R" "$S" "$TF_TMP/log"
 unpack_demo "$D"
-sum_of() { awk -v lv="$1" '$2 == lv { print $1 }' "$FIXTURES/kernel-pool-demo/sha256.txt"; }
 "$THINFS" send "$D" web_monday >"$S/full"
 "$THINFS" send "$D" web_tuesday --from web_monday >"$S/inc1"
 "$THINFS" send "$D" web --from web_tuesday >"$S/inc2"
