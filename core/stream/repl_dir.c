@@ -283,42 +283,21 @@ static void done_path(struct dir_replica *d, const char *key, char *out, size_t 
 
 static int dir_get_done(struct tf_replica *rep, const char *key, uint64_t *send_time, uint32_t *crc)
 {
-	char path[4400], text[128];
-	unsigned long long t;
-	unsigned c;
-	ssize_t n;
-	int fd;
+	char path[4400];
 
 	done_path(dr(rep), key, path, sizeof(path));
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -ENOENT;
-	n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	text[n > 0 ? n : 0] = '\0';
-	if (sscanf(text, "%llu %x", &t, &c) != 2)
-		return -ENOENT;
-	*send_time = t;
-	*crc = c;
-	return 0;
+	return tf_repl_done_read(path, send_time, crc);
 }
 
 static int dir_set_done(struct tf_replica *rep, const char *key, uint64_t send_time, uint32_t crc)
 {
 	struct dir_replica *d = dr(rep);
-	char path[4400], tmp[4500], text[64];
-	int fd, n, rc = 0;
+	char path[4400];
 
 	if (mkdir(d->stage, 0700) < 0 && errno != EEXIST)
 		return tf_fail(errno, "%s: %s", d->stage, strerror(errno));
 	done_path(d, key, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	n = snprintf(text, sizeof(text), "%" PRIu64 " %08x\n", send_time, crc);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, text, (size_t)n) != n || fsync(fd) < 0 || rename(tmp, path) < 0)
-		rc = tf_fail(errno ? errno : EIO, "%s: %s", path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return rc;
+	return tf_repl_done_write(path, send_time, crc);
 }
 
 static void dir_free(struct tf_replica *rep)

@@ -69,4 +69,9 @@ struct tf_replica {
 int tf_replica_dir_open(const char *dir, struct tf_replica **out);
 int tf_replica_lvm_open(const char *vg_pool, struct tf_replica **out);
 
+/* repl_done.c: the last completed stream's send time and CRC at path;
+ * read: 0, or -ENOENT when there is none (or it is unreadable). */
+int tf_repl_done_read(const char *path, uint64_t *send_time, uint32_t *crc);
+int tf_repl_done_write(const char *path, uint64_t send_time, uint32_t crc);
+
 #endif
