@@ -6,6 +6,7 @@
 
 #include "core/base/err.h"
 #include "core/base/strbuf.h"
+#include "core/base/vec.h"
 #include "core/ext/ext_view.h"
 #include "core/part/parttable.h"
 #include "core/pool/pool.h"
@@ -44,7 +45,7 @@ struct cache_entry {
 struct tf_files_cache {
 	pthread_mutex_t lock;
 	struct cache_entry *v; /* sorted by thin id */
-	size_t n;
+	size_t n, cap;
 };
 
 /* An open file below files/. */
@@ -127,6 +128,11 @@ static void probe(struct tf_files_vol *fv)
 		 fv->pt.reason[0] ? "; " : "", fv->pt.reason);
 }
 
+static bool entry_at_or_after(const void *elem, const void *key)
+{
+	return ((const struct cache_entry *)elem)->thin_id >= *(const uint32_t *)key;
+}
+
 /* The files/ state of a volume, probed, with a reference; NULL if the
  * volume is unknown (-ENOENT in *rc). */
 static struct tf_files_vol *fv_get(struct tf_fs *fs, uint32_t thin_id, int *rc)
@@ -135,7 +141,7 @@ static struct tf_files_vol *fv_get(struct tf_fs *fs, uint32_t thin_id, int *rc)
 	struct tf_voltab *t = tf_voltab_get(fs);
 	struct tf_vol *v = t ? tf_voltab_by_id(t, thin_id) : NULL;
 	struct tf_files_vol *fv = NULL;
-	size_t lo = 0, hi;
+	size_t lo;
 
 	if (!v) {
 		tf_voltab_put(t);
@@ -143,27 +149,19 @@ static struct tf_files_vol *fv_get(struct tf_fs *fs, uint32_t thin_id, int *rc)
 		return NULL;
 	}
 	pthread_mutex_lock(&c->lock);
-	for (hi = c->n; lo < hi;) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (c->v[mid].thin_id < thin_id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	lo = tf_partition_point(c->v, c->n, sizeof(*c->v), &thin_id, entry_at_or_after);
 	if (lo < c->n && c->v[lo].thin_id == thin_id && c->v[lo].fv->vol == v) {
 		fv = c->v[lo].fv;
 	} else {
 		/* New, or the volume changed in a refresh: a fresh state. */
 		fv = calloc(1, sizeof(*fv));
-		struct cache_entry *nv = fv ? realloc(c->v, (c->n + 1) * sizeof(*nv)) : NULL;
-		if (!nv) {
+		if (!fv || TF_VEC_RESERVE(c->v, c->cap, c->n + 1) < 0) {
 			free(fv);
 			pthread_mutex_unlock(&c->lock);
 			tf_voltab_put(t);
 			*rc = tf_fail(ENOMEM, "files/: out of memory");
 			return NULL;
 		}
-		c->v = nv;
 		atomic_init(&fv->refs, 1);
 		fv->fs = fs;
 		fv->vol = v;

@@ -228,6 +228,9 @@ void tf_openfiles_free(struct tf_openfiles *o, struct tf_fs *fs,
 /* ops.c: releases what is still open (after the FUSE loop ended). */
 void tf_fs_release_open(struct tf_fs *fs);
 
+/* statfs.c: the pool's data size and usage, for df (replies itself). */
+void tf_fs_statfs(fuse_req_t req, fuse_ino_t ino);
+
 /* ---- lifecycle (mount.c) ---- */
 const struct fuse_lowlevel_ops *tf_fs_ops(void);
 

@@ -42,41 +42,43 @@ void tf_fs_ix_give(struct tf_fs *fs, struct tf_index *ix)
 	tf_index_close(ix);
 }
 
-/* A refresh walks the metadata (and on a live pool runs LVM): it runs on a
- * connection of its own, so volume opens and status reads go on, and the
- * new volume table is swapped in when it is done. */
-static int refresh_once(struct tf_fs *fs, bool force)
+/* One tick.  The transaction id (pool status: no metadata snapshot) moves
+ * with every thin device created or deleted; only then is the metadata
+ * snapshot reserved and the index refreshed, reading each device root and
+ * the nodes that changed.  Names do not move it (lvrename, lvextend), so
+ * every tenth tick refreshes what LVM knows, again without the snapshot.
+ * A refresh runs on a connection of its own, so volume opens and status
+ * reads go on, and the new volume table is swapped in when it is done. */
+static int refresh_once(struct tf_fs *fs, bool names)
 {
 	struct tf_index_stats st;
+	struct tf_voltab *t = tf_voltab_get(fs);
 	struct tf_index *ix;
-	uint64_t tid;
+	uint64_t have = t ? t->tid : 0, tid;
+	bool changed = false;
 	int rc;
 
-	if (!force) {
-		struct tf_voltab *t = tf_voltab_get(fs);
-		uint64_t have = t ? t->tid : 0;
-
-		tf_voltab_put(t);
-		rc = tf_pool_transaction_id(fs->pool, &tid);
-		if (rc < 0)
-			return rc;
-		if (tid == have)
-			return 0;
-	}
+	tf_voltab_put(t);
+	if ((rc = tf_pool_transaction_id(fs->pool, &tid)) < 0)
+		return rc;
+	if (tid == have && !names)
+		return 0;
 	if ((rc = tf_fs_ix_take(fs, &ix)) < 0)
 		return rc;
-	rc = tf_index_refresh(ix, fs->pool, false, &st);
+	if (tid != have)
+		rc = tf_index_refresh(ix, fs->pool, false, &st);
+	else
+		rc = tf_index_refresh_names(ix, fs->pool, &changed);
 	tf_fs_ix_give(fs, ix);
-	if (rc == 0)
+	if (rc == 0 && (tid != have || changed))
 		rc = tf_fs_reload(fs);
 	if (rc == 0)
 		atomic_fetch_add(&fs->refreshes, 1);
 	return rc;
 }
 
-/* Live pools change: volumes are created and removed.  The transaction id
- * is cheap to poll and moves with every such change; names (lvrename) do not
- * move it, so a full refresh also runs every tenth tick. */
+/* Live pools change: volumes are created and removed, renamed and
+ * resized; see refresh_once. */
 static void *refresher_main(void *arg)
 {
 	struct tf_fs *fs = arg;

@@ -515,15 +515,6 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -logged(fs, rc, "unlink"));
 }
 
-static void op_statfs(fuse_req_t req, fuse_ino_t ino)
-{
-	struct statvfs sv = {.f_bsize = 4096, .f_frsize = 4096, .f_namemax = 255};
-
-	(void)ino;
-	fs_of(req);
-	fuse_reply_statfs(req, &sv);
-}
-
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
@@ -555,7 +546,7 @@ static const struct fuse_lowlevel_ops thinfs_ops = {
     .readlink = op_readlink,
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,
-    .statfs = op_statfs,
+    .statfs = tf_fs_statfs,
     .create = op_create,
     .write = op_write,
     .flush = op_flush,

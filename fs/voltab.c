@@ -10,6 +10,7 @@
 #include "ino.h"
 
 #include "core/base/err.h"
+#include "core/base/vec.h"
 #include "core/pool/pool.h"
 #include "core/vol/volume.h"
 #include "index/index.h"
@@ -75,38 +76,29 @@ static int cmp_id(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static bool name_at_or_after(const void *elem, const void *key)
+{
+	return strcmp((*(struct tf_vol *const *)elem)->name, key) >= 0;
+}
+
+static bool id_at_or_after(const void *elem, const void *key)
+{
+	return (*(struct tf_vol *const *)elem)->thin_id >= *(const uint32_t *)key;
+}
+
 struct tf_vol *tf_voltab_by_name(struct tf_voltab *t, const char *name)
 {
-	size_t lo = 0, hi = t->n;
+	size_t i =
+	    tf_partition_point(t->by_name, t->n, sizeof(*t->by_name), name, name_at_or_after);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(name, t->by_name[mid]->name);
-		if (c == 0)
-			return t->by_name[mid];
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return NULL;
+	return i < t->n && strcmp(t->by_name[i]->name, name) == 0 ? t->by_name[i] : NULL;
 }
 
 struct tf_vol *tf_voltab_by_id(struct tf_voltab *t, uint32_t thin_id)
 {
-	size_t lo = 0, hi = t->n;
+	size_t i = tf_partition_point(t->by_id, t->n, sizeof(*t->by_id), &thin_id, id_at_or_after);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		uint32_t id = t->by_id[mid]->thin_id;
-		if (id == thin_id)
-			return t->by_id[mid];
-		if (thin_id < id)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return NULL;
+	return i < t->n && t->by_id[i]->thin_id == thin_id ? t->by_id[i] : NULL;
 }
 
 static char *dup_or_null(const char *s)

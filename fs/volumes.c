@@ -93,11 +93,12 @@ static int volumes_open(struct tf_fs *fs, fuse_ino_t ino, struct fuse_file_info 
 	tf_vol_get(v);
 	tf_voltab_put(t);
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
-		tf_vol_put(v);
-		return tf_fail(EROFS,
-			       "volumes/%s: volumes are read-only (write a delta stream into "
-			       "receive/ instead)",
-			       v->name);
+		rc = tf_fail(EROFS,
+			     "volumes/%s: volumes are read-only (write a delta stream into "
+			     "receive/ instead)",
+			     v->name);
+		tf_vol_put(v); /* after the message: it may be the last reference */
+		return rc;
 	}
 	rc = tf_vol_volume(fs, v, &vol);
 	if (rc < 0) {

@@ -17,6 +17,10 @@ struct tf_delta;
  * metadata walk that skips shared subtrees; no data is read. */
 int tf_delta_open(struct tf_index *ix, struct tf_pool *p, uint32_t lv_id, uint32_t base_id,
 		  struct tf_delta **out);
+/* The same stream with no index: names from the pool's LV list, both maps
+ * and the changes from one metadata view (cost: the two devices' trees and
+ * what differs between them, not a build of every device's map). */
+int tf_delta_open_pool(struct tf_pool *p, uint32_t lv_id, uint32_t base_id, struct tf_delta **out);
 uint64_t tf_delta_size(const struct tf_delta *d);
 const struct tf_stream_header *tf_delta_header(const struct tf_delta *d);
 /* Bytes of changed chunks the stream carries (DATA payload + ZERO lengths). */

@@ -30,10 +30,41 @@ static int collect_change(void *arg, enum tf_diff_kind kind, const struct tf_thi
 	return 0;
 }
 
+int tf_diff_from_metadata(struct tf_thin_meta *view, uint32_t base_id, uint32_t lv_id,
+			  struct tf_ix_change **changes, size_t *n, struct tf_walk_stats *st)
+{
+	struct collect c = {0};
+	int rc = tf_thin_diff(view, base_id, lv_id, collect_change, &c, st);
+
+	if (rc < 0) {
+		free(c.v);
+		*changes = NULL;
+		*n = 0;
+		return rc;
+	}
+	*changes = c.v;
+	*n = c.n;
+	return 0;
+}
+
+int tf_pool_diff(struct tf_pool *p, uint32_t base_id, uint32_t lv_id, struct tf_ix_change **changes,
+		 size_t *n, struct tf_walk_stats *st)
+{
+	struct tf_thin_meta *view;
+	int rc;
+
+	*changes = NULL;
+	*n = 0;
+	if ((rc = tf_pool_meta_begin(p, &view)) < 0)
+		return rc;
+	rc = tf_diff_from_metadata(view, base_id, lv_id, changes, n, st);
+	tf_pool_meta_end(p, view);
+	return rc;
+}
+
 int tf_index_diff(struct tf_index *ix, struct tf_pool *p, uint32_t base_id, uint32_t lv_id,
 		  struct tf_ix_change **changes, size_t *n, struct tf_walk_stats *st)
 {
-	struct collect c = {0};
 	struct tf_thin_meta *view;
 	struct tf_ix_pool ip;
 	uint64_t tid;
@@ -52,13 +83,7 @@ int tf_index_diff(struct tf_index *ix, struct tf_pool *p, uint32_t base_id, uint
 			     "at %" PRIu64 "; refresh it",
 			     ix->path, ip.transaction_id, tid);
 	else
-		rc = tf_thin_diff(view, base_id, lv_id, collect_change, &c, st);
+		rc = tf_diff_from_metadata(view, base_id, lv_id, changes, n, st);
 	tf_pool_meta_end(p, view);
-	if (rc < 0) {
-		free(c.v);
-		return rc;
-	}
-	*changes = c.v;
-	*n = c.n;
-	return 0;
+	return rc;
 }

@@ -100,6 +100,11 @@ int tf_index_open(const char *path, struct tf_index **out)
 	return 0;
 }
 
+void tf_index_set_progress(struct tf_index *ix, struct tf_progress *p)
+{
+	ix->progress = p;
+}
+
 void tf_index_close(struct tf_index *ix)
 {
 	if (!ix)

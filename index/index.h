@@ -45,8 +45,11 @@ struct tf_index_stats {
 	bool rebuilt;
 	uint64_t transaction_id;
 	size_t devices_total;
-	size_t devices_walked; /* re-walked because their root or details changed */
-	uint64_t extents;      /* rows in the extents table afterwards */
+	size_t devices_walked; /* devices whose root node is new in this view */
+	uint64_t nodes_read;   /* mapping-tree nodes read from the metadata */
+	uint64_t nodes_new;    /* distinct nodes stored by this refresh */
+	uint64_t nodes_freed;  /* stored nodes no device holds any more */
+	uint64_t extents;      /* distinct runs stored (rows of the runs table) */
 	double seconds;
 };
 
@@ -61,18 +64,45 @@ int tf_index_pool_path(struct tf_pool *p, char *buf, size_t len);
 int tf_index_open(const char *path, struct tf_index **out);
 void tf_index_close(struct tf_index *ix);
 
-/* Brings the index up to date with the pool.  Without rebuild, devices whose
- * mapping root and details are unchanged keep their rows; a different pool
- * identity or schema version forces a rebuild.  One transaction: a reader
- * never sees a half-built index. */
+/* Brings the index up to date with the pool from one metadata view.  Each
+ * distinct mapping-tree node is stored once; a node proven unchanged (same
+ * block, checksum and entries) is kept with its subtree unread, so the cost
+ * is one read per device root plus the nodes that are new (a new snapshot
+ * costs about nothing, a written origin its rewritten nodes); nodes no
+ * device holds are deleted.  Without rebuild a different pool identity or
+ * schema version still forces one.  One transaction: a reader never sees a
+ * half-built index. */
 int tf_index_refresh(struct tf_index *ix, struct tf_pool *p, bool rebuild,
 		     struct tf_index_stats *st);
 
+/* Refreshes only what LVM knows (names, uuids, origins, sizes, creation
+ * times) from the pool's LV list: no metadata view, so a live pool's
+ * metadata snapshot is not reserved.  For a tick whose transaction id did
+ * not move (lvrename, lvextend move none).  *changed says whether any row
+ * changed.
+ *
+ * A written volume's map goes stale without the transaction id moving;
+ * tf_index_refresh brings it up to date at the cost of one read per device
+ * root plus the nodes written since. */
+int tf_index_refresh_names(struct tf_index *ix, struct tf_pool *p, bool *changed);
+
 int tf_index_pool(struct tf_index *ix, struct tf_ix_pool *out);
+
+/* Reports the next refreshes' walks to p (core/base/progress.h) as mapped
+ * chunks indexed of those to walk; NULL stops.  p stays the caller's. */
+struct tf_progress;
+void tf_index_set_progress(struct tf_index *ix, struct tf_progress *p);
 
 /* Devices sorted by name. */
 int tf_index_devices(struct tf_index *ix, struct tf_ix_dev **devs, size_t *n);
 void tf_index_devices_free(struct tf_ix_dev *devs, size_t n);
+
+/* For a live volume that is opened or sought after writes (its map moves
+ * without the transaction id): brings the index up to the pool
+ * (tf_index_refresh: one read per device root plus the nodes written
+ * since) and returns the volume's runs as tf_index_extents does. */
+int tf_index_volume_now(struct tf_index *ix, struct tf_pool *p, uint32_t thin_id,
+			struct tf_thin_run **runs, size_t *n);
 
 /* All runs of one device in ascending vbegin (malloc'd); -ENOENT if unknown. */
 int tf_index_extents(struct tf_index *ix, uint32_t thin_id, struct tf_thin_run **runs, size_t *n);
@@ -87,5 +117,14 @@ struct tf_ix_change {
  * if the pool's transaction id moved past the index's. */
 int tf_index_diff(struct tf_index *ix, struct tf_pool *p, uint32_t base_id, uint32_t lv_id,
 		  struct tf_ix_change **changes, size_t *n, struct tf_walk_stats *st);
+
+/* The same question answered from the pool's metadata with no index at
+ * all: no build in front of a diff, on a pool with no index or a stale one
+ * (cost: the nodes where the two trees differ). */
+int tf_pool_diff(struct tf_pool *p, uint32_t base_id, uint32_t lv_id, struct tf_ix_change **changes,
+		 size_t *n, struct tf_walk_stats *st);
+/* ... and within a view the caller holds. */
+int tf_diff_from_metadata(struct tf_thin_meta *view, uint32_t base_id, uint32_t lv_id,
+			  struct tf_ix_change **changes, size_t *n, struct tf_walk_stats *st);
 
 #endif

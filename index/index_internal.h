@@ -10,6 +10,7 @@
 struct tf_index {
 	sqlite3 *db;
 	char path[4096];
+	struct tf_progress *progress; /* NULL: none (tf_index_set_progress) */
 };
 
 /* The one translator of SQLite result codes: records "index PATH: WHAT:
@@ -32,7 +33,26 @@ int tf_index_source_check(struct tf_index *ix, struct tf_pool *p, struct tf_thin
 			  bool *rebuild);
 int tf_index_source_store(struct tf_index *ix, struct tf_pool *p, struct tf_thin_meta *view);
 
-/* Recomputes exclusive/shared chunk counts of every device. */
-int tf_usage_update(struct tf_index *ix);
+struct ix_nodes;
+struct tf_thin_dev;
+/* Recomputes exclusive/shared chunk counts of every device from the nodes'
+ * reference counts (ix_nodes_refs) and the distinct leaves' runs. */
+int tf_usage_update(struct tf_index *ix, const struct ix_nodes *t, const struct tf_thin_dev *devs,
+		    const uint32_t *roots, size_t ndev);
+
+/* What usage was before a refresh: the stored nodes' weights (indexed like
+ * ix_nodes.v[0 .. n)) and each current device's exclusive count (0 if new). */
+struct usage_before {
+	const uint64_t *refs, *owners;
+	size_t n;
+	const int64_t *excl; /* aligned with the devices passed */
+};
+/* The same counts at the cost of what changed: only the data ranges of
+ * leaves new, freed, or whose device count moved to or from 1 are swept,
+ * with the weights before and after (falls back to a full sweep when most
+ * leaves moved). */
+int tf_usage_update_since(struct tf_index *ix, const struct ix_nodes *t,
+			  const struct tf_thin_dev *devs, const uint32_t *roots, size_t ndev,
+			  const struct usage_before *ub);
 
 #endif

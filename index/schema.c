@@ -1,19 +1,36 @@
 /* schema.c — the index's tables.
  *
- *   pool     one row: the pool's identity and source, chunk size, the
- *            transaction id and superblock facts the index was built from,
- *            space-map usage, built_at (last change) and checked_at (last
- *            refresh), unix seconds.
- *   devices  one row per thin device of the metadata: thin_id, the LV name
- *            ("thin<id>" without LVM), LV uuid, origin LV, LV size in bytes,
- *            LV creation time; the device details (mapped_blocks,
- *            transaction_id, creation and snapshot times) and the root block
- *            of its mapping tree — together they tell a refresh whether the
- *            device changed — and mapped/exclusive/shared chunk counts.
- *   extents  (dev, vbegin, dbegin, len, time): runs of consecutive virtual
- *            chunks mapped to consecutive data chunks with one time stamp;
- *            WITHOUT ROWID, keyed by (dev, vbegin), so a device's chunk map
- *            is one range scan in order.
+ * The index mirrors the pool's sharing: each distinct node of the mapping
+ * trees is stored once, and a device is the id of its root node, so its
+ * size follows the pool's unique metadata, not devices x mappings.
+ *
+ *   pool      one row: the pool's identity and source, chunk size, the
+ *             transaction id and superblock facts the index was built from,
+ *             space-map usage, built_at (last change) and checked_at (last
+ *             refresh), unix seconds.
+ *   devices   one row per thin device: thin_id, the LV name ("thin<id>"
+ *             without LVM), LV uuid, origin LV, LV size in bytes, LV
+ *             creation time; the device details, the root block of its
+ *             mapping tree and root_node (nodes.id); mapped/exclusive/
+ *             shared chunk counts.
+ *   nodes     one row per distinct mapping-tree node of the last view:
+ *             id, block, csum (the checksum the node carries), digest (16
+ *             bytes: a 128-bit hash of its entries), leaf, first_key/last_key
+ *             (lowest/highest virtual chunk below it, NULL if none), mapped
+ *             (chunks mapped below it).  block + csum + digest is how a
+ *             refresh proves a node unchanged (index/nodes.c).
+ *   children  (parent, idx, child): an internal node's children in key
+ *             order, WITHOUT ROWID.
+ *   runs      (leaf, vbegin, dbegin, len, time): a leaf's mappings as runs
+ *             of consecutive virtual chunks on consecutive data chunks with
+ *             one time stamp, WITHOUT ROWID keyed by (leaf, vbegin).
+ *   extents   a VIEW (dev, vbegin, dbegin, len, time): every device's runs,
+ *             the trees expanded by a recursive query.  Runs break at leaf
+ *             boundaries; ORDER BY dev, vbegin for a device's map in order.
+ *             Example: which volumes map data chunk N?
+ *               SELECT d.name, e.vbegin + (N - e.dbegin) AS chunk
+ *                 FROM extents e JOIN devices d ON d.thin_id = e.dev
+ *                WHERE N >= e.dbegin AND N < e.dbegin + e.len;
  *
  * PRAGMA user_version holds the schema version; another version is dropped
  * and rebuilt (the index is a cache).
@@ -24,7 +41,9 @@
 
 #include <errno.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
+#define TF_STR_(x) #x
+#define TF_STR(x) TF_STR_(x)
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS pool ("
@@ -38,11 +57,26 @@ static const char schema_sql[] =
     " size_bytes INTEGER NOT NULL, creation_time INTEGER NOT NULL,"
     " mapped_blocks INTEGER NOT NULL, dev_transaction_id INTEGER NOT NULL,"
     " dev_creation_time INTEGER NOT NULL, dev_snapshotted_time INTEGER NOT NULL,"
-    " mapping_root INTEGER NOT NULL, mapped_chunks INTEGER NOT NULL DEFAULT 0,"
+    " mapping_root INTEGER NOT NULL, root_node INTEGER NOT NULL DEFAULT 0,"
+    " mapped_chunks INTEGER NOT NULL DEFAULT 0,"
     " exclusive_chunks INTEGER NOT NULL DEFAULT 0, shared_chunks INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE IF NOT EXISTS extents ("
-    " dev INTEGER NOT NULL, vbegin INTEGER NOT NULL, dbegin INTEGER NOT NULL,"
-    " len INTEGER NOT NULL, time INTEGER NOT NULL, PRIMARY KEY (dev, vbegin)) WITHOUT ROWID;";
+    "CREATE TABLE IF NOT EXISTS nodes ("
+    " id INTEGER PRIMARY KEY, block INTEGER NOT NULL, csum INTEGER NOT NULL,"
+    " digest BLOB NOT NULL, leaf INTEGER NOT NULL, first_key INTEGER, last_key INTEGER,"
+    " mapped INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS children ("
+    " parent INTEGER NOT NULL, idx INTEGER NOT NULL, child INTEGER NOT NULL,"
+    " PRIMARY KEY (parent, idx)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS runs ("
+    " leaf INTEGER NOT NULL, vbegin INTEGER NOT NULL, dbegin INTEGER NOT NULL,"
+    " len INTEGER NOT NULL, time INTEGER NOT NULL, PRIMARY KEY (leaf, vbegin)) WITHOUT ROWID;"
+    "CREATE VIEW IF NOT EXISTS extents (dev, vbegin, dbegin, len, time) AS"
+    " WITH RECURSIVE tree (dev, node) AS ("
+    "  SELECT thin_id, root_node FROM devices"
+    "  UNION ALL SELECT tree.dev, children.child FROM tree"
+    "  JOIN children ON children.parent = tree.node)"
+    " SELECT tree.dev, runs.vbegin, runs.dbegin, runs.len, runs.time"
+    " FROM tree JOIN runs ON runs.leaf = tree.node;";
 
 static int user_version(struct tf_index *ix, int *v)
 {
@@ -66,19 +100,28 @@ int tf_schema_init(struct tf_index *ix)
 		return rc;
 	if ((rc = user_version(ix, &v)) < 0)
 		return rc;
+	/* extents was a table in version 1 and is a view since: drop what it is. */
+	if (v != 0 && v != SCHEMA_VERSION &&
+	    sqlite3_exec(ix->db, "DROP TABLE IF EXISTS extents", NULL, NULL, NULL) != SQLITE_OK &&
+	    (rc = tf_sql_exec(ix, "DROP VIEW IF EXISTS extents", "dropping an old schema")) < 0)
+		return rc;
 	if (v != 0 && v != SCHEMA_VERSION &&
 	    (rc = tf_sql_exec(ix,
-			      "DROP TABLE IF EXISTS extents; DROP TABLE IF EXISTS devices;"
+			      "DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS children;"
+			      " DROP TABLE IF EXISTS nodes; DROP TABLE IF EXISTS devices;"
 			      " DROP TABLE IF EXISTS pool;",
 			      "dropping an old schema")) < 0)
 		return rc;
 	if ((rc = tf_sql_exec(ix, schema_sql, "creating the schema")) < 0)
 		return rc;
-	return tf_sql_exec(ix, "PRAGMA user_version = 1", "setting the schema version");
+	return tf_sql_exec(ix, "PRAGMA user_version = " TF_STR(SCHEMA_VERSION),
+			   "setting the schema version");
 }
 
 int tf_schema_clear(struct tf_index *ix)
 {
-	return tf_sql_exec(ix, "DELETE FROM extents; DELETE FROM devices; DELETE FROM pool;",
+	return tf_sql_exec(ix,
+			   "DELETE FROM runs; DELETE FROM children; DELETE FROM nodes;"
+			   " DELETE FROM devices; DELETE FROM pool;",
 			   "clearing the index");
 }

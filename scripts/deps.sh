@@ -14,10 +14,14 @@ PKGS=(
 	fdisk gdisk sqlite3 qemu-utils attr jq fuse2fs
 	# replicate over ssh: a throwaway sshd on 127.0.0.1 in the tests
 	openssh-client openssh-server
+	# the install test: man -l on the pages, systemd-analyze verify on the units
+	man-db systemd
 	# sanitizer and fuzzer runtimes
 	libclang-rt-14-dev
 	# VM tests: a real kernel with dm-thin under qemu
 	qemu-system-x86 busybox-static kmod cpio lvm2 dmsetup xz-utils
+	# VM tests: a reflink-capable directory target for replication
+	xfsprogs
 )
 
 missing=()

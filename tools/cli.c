@@ -126,6 +126,7 @@ int tf_cli_open(const char *source, const struct tf_cli_common *c, struct tf_poo
 		goto fail;
 	if ((rc = tf_mkdir_parents(path)) < 0 || (rc = tf_index_open(path, ix)) < 0)
 		goto fail;
+	tf_index_set_progress(*ix, c->progress);
 	rc = tf_index_refresh(*ix, *pool, c->rebuild, st ? st : &local);
 	if (rc < 0)
 		goto fail;
@@ -135,6 +136,40 @@ fail:
 	*pool = NULL;
 	*ix = NULL;
 	return rc;
+}
+
+int tf_cli_open_pool(const char *source, struct tf_pool **pool)
+{
+	*pool = NULL;
+	return tf_pool_open(source, &(struct tf_pool_opts){0}, pool);
+}
+
+int tf_cli_find_lv(struct tf_pool *p, const char *name, const char *source,
+		   const struct tf_lv **out)
+{
+	const struct tf_lv *lvs;
+	size_t n;
+	char *end;
+	int rc = tf_pool_lvs(p, &lvs, &n);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(lvs[i].name, name) == 0) {
+			*out = &lvs[i];
+			return 0;
+		}
+	}
+	if (name[0] == '#' && name[1]) {
+		unsigned long id = strtoul(name + 1, &end, 10);
+		for (size_t i = 0; *end == '\0' && i < n; i++) {
+			if (lvs[i].thin_id == id) {
+				*out = &lvs[i];
+				return 0;
+			}
+		}
+	}
+	return tf_fail(ENOENT, "%s: no thin volume '%s' in the pool", source, name);
 }
 
 void tf_cli_close(struct tf_pool *pool, struct tf_index *ix)

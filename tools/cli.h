@@ -36,10 +36,12 @@ int tf_cli_usage(const struct tf_cmd *cmd, const char *fmt, ...)
  * Returns -1 to continue, or an exit code to return at once.  `extra` lists
  * further long options the command accepts as "name" or "name=" (takes a
  * value), reported through the extra callback. */
+struct tf_progress;
 struct tf_cli_common {
 	bool json;
 	bool rebuild;
 	const char *index_path;
+	struct tf_progress *progress; /* set by the command: tf_cli_open's refresh reports to it */
 };
 typedef int (*tf_cli_extra_fn)(void *ctx, const char *name, const char *value);
 int tf_cli_parse(const struct tf_cmd *cmd, int argc, char **argv, struct tf_cli_common *c,
@@ -51,6 +53,14 @@ int tf_cli_open(const char *source, const struct tf_cli_common *c, struct tf_poo
 		struct tf_index **ix, struct tf_index_stats *st);
 void tf_cli_close(struct tf_pool *pool, struct tf_index *ix);
 
+/* Opens the pool alone, for questions answered from its metadata with no
+ * index (diff, send --from): nothing is built in front of them. */
+int tf_cli_open_pool(const char *source, struct tf_pool **pool);
+/* Finds a thin LV in the pool's own LV list by name or "#<thin id>". */
+struct tf_lv;
+int tf_cli_find_lv(struct tf_pool *p, const char *name, const char *source,
+		   const struct tf_lv **out);
+
 /* Finds a device by LV name, or by "#<thin id>"; -ENOENT names what is missing. */
 int tf_cli_find_dev(const struct tf_ix_dev *devs, size_t n, const char *name, const char *source,
 		    const struct tf_ix_dev **out);
@@ -59,6 +69,6 @@ int tf_cli_find_dev(const struct tf_ix_dev *devs, size_t n, const char *name, co
 void tf_cli_human(uint64_t bytes, char *buf, size_t len);
 
 extern const struct tf_cmd tf_cmd_ls, tf_cmd_diff, tf_cmd_index, tf_cmd_mount, tf_cmd_umount,
-    tf_cmd_send, tf_cmd_receive, tf_cmd_replicate, tf_cmd_verify;
+    tf_cmd_send, tf_cmd_receive, tf_cmd_replicate, tf_cmd_verify, tf_cmd_doctor;
 
 #endif

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "core/base/err.h"
+#include "core/pool/pool.h"
 #include "diff_files.h"
 #include "index/index.h"
 
@@ -48,22 +49,38 @@ static int diff_run(const struct tf_cmd *cmd, int argc, char **argv)
 	rc = tf_cli_parse(cmd, argc, argv, &c, extra, diff_extra, &o, pos, 3, 3, &npos);
 	if (rc >= 0)
 		return rc;
-	if (tf_cli_open(pos[0], &c, &pool, &ix, NULL) < 0)
-		return tf_cli_fail(cmd);
-	rc = tf_index_pool(ix, &ip);
-	if (rc == 0)
-		rc = tf_index_devices(ix, &devs, &n);
-	if (rc == 0)
-		rc = tf_cli_find_dev(devs, n, pos[1], pos[0], &base);
-	if (rc == 0)
-		rc = tf_cli_find_dev(devs, n, pos[2], pos[0], &lv);
-	if (rc == 0 && o.files) {
-		rc = tf_diff_files(ix, pool, base, lv, (uint64_t)ip.chunk_sectors * 512, c.json);
-		rc = rc < 0 ? tf_cli_fail(cmd) : TF_EXIT_OK;
-		goto out;
+	if (!o.files && !c.rebuild) {
+		/* The walk needs no index: nothing is built in front of it. */
+		const struct tf_lv *lb, *ll;
+
+		ix = NULL;
+		if (tf_cli_open_pool(pos[0], &pool) < 0)
+			return tf_cli_fail(cmd);
+		rc = tf_cli_find_lv(pool, pos[1], pos[0], &lb);
+		if (rc == 0)
+			rc = tf_cli_find_lv(pool, pos[2], pos[0], &ll);
+		if (rc == 0)
+			rc = tf_pool_diff(pool, lb->thin_id, ll->thin_id, &ch, &nch, &ws);
+		ip.chunk_sectors = tf_pool_chunk_sectors(pool);
+	} else {
+		if (tf_cli_open(pos[0], &c, &pool, &ix, NULL) < 0)
+			return tf_cli_fail(cmd);
+		rc = tf_index_pool(ix, &ip);
+		if (rc == 0)
+			rc = tf_index_devices(ix, &devs, &n);
+		if (rc == 0)
+			rc = tf_cli_find_dev(devs, n, pos[1], pos[0], &base);
+		if (rc == 0)
+			rc = tf_cli_find_dev(devs, n, pos[2], pos[0], &lv);
+		if (rc == 0 && o.files) {
+			rc = tf_diff_files(ix, pool, base, lv, (uint64_t)ip.chunk_sectors * 512,
+					   c.json);
+			rc = rc < 0 ? tf_cli_fail(cmd) : TF_EXIT_OK;
+			goto out;
+		}
+		if (rc == 0)
+			rc = tf_index_diff(ix, pool, base->thin_id, lv->thin_id, &ch, &nch, &ws);
 	}
-	if (rc == 0)
-		rc = tf_index_diff(ix, pool, base->thin_id, lv->thin_id, &ch, &nch, &ws);
 	if (rc < 0) {
 		rc = tf_cli_fail(cmd);
 		goto out;
@@ -108,7 +125,9 @@ const struct tf_cmd tf_cmd_diff = {
 	     "(mapped in only one of them, or to different data chunks), sorted and\n"
 	     "coalesced, one 'OFFSET LENGTH' per line.  BASE and LV are LV names or\n"
 	     "'#<thin id>'.  The walk skips every metadata subtree the two share, so\n"
-	     "its cost follows what changed, not what is mapped.\n"
+	     "its cost follows what changed, not what is mapped.  It reads the pool's\n"
+	     "metadata directly: no index is built or refreshed first (--files and\n"
+	     "--rebuild use the index).\n"
 	     "\n"
 	     "  --files    list the files added (+), removed (-) and modified (M) in\n"
 	     "             the ext2/3/4 filesystems of the two volumes (whole-LV or in\n"

@@ -2,7 +2,11 @@
 #include "cli.h"
 
 #include "core/base/err.h"
+#include "core/base/progress.h"
 #include "core/stream/receive.h"
+#include "core/stream/repl.h"
+#include "core/stream/repl_recv.h"
+#include "core/stream/stream.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,32 +18,53 @@
 
 struct recv_args {
 	struct tf_recv_opts o;
-	bool print_offset;
+	bool print_offset, prune, print_state, progress;
+	const char *prefix;
 };
 
 static int recv_extra(void *ctx, const char *name, const char *value)
 {
 	struct recv_args *a = ctx;
 
-	(void)value;
-	if (strcmp(name, "force") == 0)
+	if (strcmp(name, "prefix") == 0)
+		a->prefix = value;
+	else if (strcmp(name, "prune") == 0)
+		a->prune = true;
+	else if (strcmp(name, "state") == 0)
+		a->print_state = true;
+	else if (strcmp(name, "force") == 0)
 		a->o.force = true;
 	else if (strcmp(name, "resume") == 0)
 		a->o.resume = true;
 	else if (strcmp(name, "resume-offset") == 0)
 		a->o.resume = a->print_offset = true;
+	else if (strcmp(name, "P") == 0 || strcmp(name, "progress") == 0)
+		a->progress = true;
 	return -1;
 }
 
-static int recv_stdin(struct tf_recv *r)
+/* The stream's size from its header, once the first read holds it. */
+static void progress_total(struct tf_progress *pr, const char *buf, size_t n, uint64_t off)
+{
+	struct tf_stream_header h;
+
+	if (pr && off == 0 && n >= TF_STREAM_HEADER_BYTES &&
+	    tf_stream_header_decode((const uint8_t *)buf, &h) == 0)
+		tf_progress_total(pr, h.stream_bytes);
+}
+
+static int recv_stdin(struct tf_recv *r, bool progress)
 {
 	const size_t bufsize = 1 << 20;
 	char *buf = malloc(bufsize);
 	uint64_t off = tf_recv_offset(r);
+	struct tf_progress *pr = tf_progress_new("receive", 0, progress);
 	int rc = 0;
 
-	if (!buf)
+	if (!buf) {
+		tf_progress_end(pr);
 		return tf_fail(ENOMEM, "receive: out of memory");
+	}
 	for (;;) {
 		ssize_t n = read(0, buf, bufsize);
 		if (n < 0 && errno == EINTR)
@@ -52,17 +77,72 @@ static int recv_stdin(struct tf_recv *r)
 			rc = tf_recv_finish(r);
 			break;
 		}
+		if (off == 0 && tf_repl_is_repl(buf, (size_t)n)) {
+			rc = tf_fail(EINVAL, "this is a replication stream (thinfs send -R/--all): "
+					     "receive it with 'thinfs receive TARGET', without LV");
+			break;
+		}
+		progress_total(pr, buf, (size_t)n, off);
 		if ((rc = tf_recv_write(r, buf, (size_t)n, off)) < 0)
 			break;
 		off += (uint64_t)n;
+		tf_progress_add(pr, (uint64_t)n);
 	}
+	tf_progress_end(pr);
+	free(buf);
+	return rc;
+}
+
+/* A replication stream: TARGET only. */
+static int receive_repl(const struct tf_cmd *cmd, const struct recv_args *a, const char *target)
+{
+	struct tf_repl_recv_opts o = {
+	    .prefix = a->prefix, .prune = a->prune, .force = a->o.force, .report = stdout};
+	const size_t bufsize = 1 << 20;
+	struct tf_repl_recv *r;
+	char *buf;
+	int rc;
+
+	if (a->print_state)
+		return tf_repl_target_state(target, stdout) < 0 ? tf_cli_fail(cmd) : TF_EXIT_OK;
+	if (a->o.resume || a->print_offset)
+		return tf_cli_usage(cmd, "a replication receive resumes by itself: run it again");
+	if (isatty(0))
+		return tf_cli_usage(cmd, "stdin is a terminal; pipe a stream from 'thinfs send'");
+	if (!(buf = malloc(bufsize)))
+		return tf_cli_fail(cmd);
+	if (tf_repl_recv_open(target, &o, &r) < 0) {
+		free(buf);
+		return tf_cli_fail(cmd);
+	}
+	struct tf_progress *pr = tf_progress_new("receive", 0, a->progress);
+	for (;;) {
+		ssize_t n = read(0, buf, bufsize);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = tf_fail(errno, "stdin: %s", strerror(errno));
+			break;
+		}
+		if (n == 0) {
+			rc = tf_repl_recv_finish(r);
+			break;
+		}
+		if ((rc = tf_repl_recv_write(r, buf, (size_t)n)) < 0)
+			break;
+		tf_progress_add(pr, (uint64_t)n);
+	}
+	tf_progress_end(pr);
+	rc = rc < 0 ? tf_cli_fail(cmd) : TF_EXIT_OK;
+	tf_repl_recv_close(r);
 	free(buf);
 	return rc;
 }
 
 static int receive_run(const struct tf_cmd *cmd, int argc, char **argv)
 {
-	static const char *const extra[] = {"force", "resume", "resume-offset", NULL};
+	static const char *const extra[] = {"force", "resume", "resume-offset", "prefix=", "prune",
+					    "state", "P",      "progress",	NULL};
 	struct tf_cli_common c = {0};
 	struct recv_args a = {0};
 	struct tf_recv *r;
@@ -71,9 +151,14 @@ static int receive_run(const struct tf_cmd *cmd, int argc, char **argv)
 	size_t npos;
 	int rc;
 
-	rc = tf_cli_parse(cmd, argc, argv, &c, extra, recv_extra, &a, pos, 2, 2, &npos);
+	rc = tf_cli_parse(cmd, argc, argv, &c, extra, recv_extra, &a, pos, 1, 2, &npos);
 	if (rc >= 0)
 		return rc;
+	if (npos == 1)
+		return receive_repl(cmd, &a, pos[0]);
+	if (a.prune || a.prefix || a.print_state)
+		return tf_cli_usage(cmd, "--prune, --prefix and --state are for replication "
+					 "streams (thinfs receive TARGET, without LV)");
 	if (!a.print_offset && isatty(0))
 		return tf_cli_usage(cmd, "stdin is a terminal; pipe a stream from 'thinfs send'");
 	if (stat(pos[0], &st) == 0 && S_ISDIR(st.st_mode))
@@ -95,7 +180,7 @@ static int receive_run(const struct tf_cmd *cmd, int argc, char **argv)
 			fprintf(stderr,
 				"thinfs receive: resuming %s at stream offset %" PRIu64 "\n",
 				tf_recv_target_name(r), tf_recv_offset(r));
-		rc = recv_stdin(r);
+		rc = recv_stdin(r, a.progress);
 	}
 	if (rc < 0)
 		rc = tf_cli_fail(cmd);
@@ -106,7 +191,9 @@ static int receive_run(const struct tf_cmd *cmd, int argc, char **argv)
 const struct tf_cmd tf_cmd_receive = {
     .name = "receive",
     .summary = "apply a delta stream from stdin to a target volume",
-    .usage = "Usage: thinfs receive TARGET LV [--force] [--resume | --resume-offset]\n"
+    .usage = "Usage: thinfs receive TARGET LV [--force] [--resume | --resume-offset] [-P]\n"
+	     "       thinfs receive TARGET [--prefix P] [--prune] [--force] [-P]   (replication)\n"
+	     "       thinfs receive TARGET --state\n"
 	     "\n"
 	     "Reads a delta stream from stdin and applies it to LV, all or nothing.\n"
 	     "TARGET is a directory (the target is the sparse file TARGET/LV; a full\n"
@@ -120,6 +207,19 @@ const struct tf_cmd tf_cmd_receive = {
 	     "  --resume-offset  print where an interrupted receive can resume\n"
 	     "  --resume         continue it: feed the stream from that offset, e.g.\n"
 	     "                   thinfs send SRC LV --from B --offset N | thinfs receive --resume "
-	     "DIR LV\n",
+	     "DIR LV\n"
+	     "  -P               progress on stderr (bytes received of the stream's size,\n"
+	     "                   rate, ETA; for a replication stream, bytes read)\n"
+	     "\n"
+	     "Without LV, stdin is a replication stream (thinfs send -R / --all): every\n"
+	     "volume in it is created at TARGET as a copy of its relative there (a thin\n"
+	     "snapshot in a pool; a reflink where the filesystem can, else a sparse copy,\n"
+	     "in a directory) with its delta applied, each all or nothing; one line per\n"
+	     "volume.  Volumes already there are skipped, so rerunning a cut replication\n"
+	     "completes it.\n"
+	     "  --prefix P       name every received volume P<name>\n"
+	     "  --prune          remove volumes received from the same pool (lineage)\n"
+	     "                   that the source no longer has\n"
+	     "  --state          print what TARGET holds, for 'thinfs send --from-state'\n",
     .run = receive_run,
 };

@@ -8,7 +8,7 @@
 
 static const struct tf_cmd *const commands[] = {
     &tf_cmd_mount, &tf_cmd_umount,  &tf_cmd_ls,	       &tf_cmd_diff,   &tf_cmd_index,
-    &tf_cmd_send,  &tf_cmd_receive, &tf_cmd_replicate, &tf_cmd_verify,
+    &tf_cmd_send,  &tf_cmd_receive, &tf_cmd_replicate, &tf_cmd_verify, &tf_cmd_doctor,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -19,7 +19,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
 	fprintf(f, "\nSOURCE is a pool-image directory (metadata, data, optional lvm.cfg)\n"
-		   "or a live pool VG/POOL.  Exit codes: 0 ok, 1 error, 2 usage.\n");
+		   "or a live pool VG/POOL.  Exit codes: 0 ok, 1 error, 2 usage (doctor:\n"
+		   "0 ok, 1 warning, 2 critical, 3 unknown).  See thinfs(8).\n");
 }
 
 int main(int argc, char **argv)

@@ -34,7 +34,15 @@ int tf_dm_parse_pool_status(const char *params, struct tf_dm_pool_status *st)
 			return tf_fail(EPROTO, "thin pool status: bad held root '%s'", held);
 	}
 	st->read_only = strcmp(mode, "rw") != 0;
+	st->out_of_data_space = strcmp(mode, "out_of_data_space") == 0;
 	st->needs_check = strstr(params, "needs_check") != NULL;
+	st->error_if_no_space = strstr(params, "error_if_no_space") != NULL;
+	if (strstr(params, "no_discard_passdown"))
+		strcpy(st->discards, "nopassdown");
+	else if (strstr(params, "discard_passdown"))
+		strcpy(st->discards, "passdown");
+	else if (strstr(params, "ignore_discard"))
+		strcpy(st->discards, "ignore");
 	return 0;
 }
 

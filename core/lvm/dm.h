@@ -17,6 +17,11 @@ struct tf_dm_pool_status {
 	uint64_t held_root; /* its block, if held */
 	bool read_only;
 	bool needs_check;
+	bool out_of_data_space; /* mode "out_of_data_space" (also read_only) */
+	bool error_if_no_space; /* else I/O queues when the pool is full */
+	/* How the kernel handles discards: "passdown", "nopassdown", "ignore",
+	 * or "" on kernels that do not say. */
+	char discards[16];
 };
 
 /* Parses a thin-pool status line (the target's params). */

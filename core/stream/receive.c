@@ -198,6 +198,11 @@ int tf_recv_open_lvm(const char *vg_pool, const char *lv, const struct tf_recv_o
 	return rc < 0 ? rc : recv_new(t, o, out);
 }
 
+int tf_recv_open_target(struct tf_target *t, const struct tf_recv_opts *o, struct tf_recv **out)
+{
+	return recv_new(t, o, out);
+}
+
 uint64_t tf_recv_offset(const struct tf_recv *r)
 {
 	return r->parser.pos;

@@ -2,20 +2,26 @@
  * and the sender's plan with random access (see stream.h). */
 #include "core/stream/stream.h"
 
-#include "core/base/endian.h"
+#include "core/base/endian.h" /* the host is little-endian: fields are stored as is */
 #include "core/base/err.h"
 #include "core/io/bio.h"
 #include "core/io/crc32c.h"
 #include "core/io/sha256.h"
+#include "core/stream/stream_format.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+
+_Static_assert(sizeof(struct tf_wire_header) == TF_STREAM_HEADER_BYTES, "header size");
+_Static_assert(sizeof(struct tf_wire_record) == TF_STREAM_RECORD_BYTES, "record size");
+_Static_assert(sizeof(struct tf_wire_trailer) == TF_STREAM_TRAILER_BYTES, "trailer size");
 
 static const char header_magic[8] = {'T', 'H', 'I', 'N', 'F', 'S', 'D', 'S'};
 static const char trailer_magic[8] = {'T', 'H', 'I', 'N', 'F', 'E', 'N', 'D'};
@@ -25,11 +31,11 @@ uint32_t tf_stream_crc(const void *p, size_t n)
 	return ~tf_crc32c(0xffffffffu, p, n);
 }
 
-/* Copies a NUL-padded string field out, refusing one without a NUL. */
-/* A text field: printable ASCII (no newline or control byte can forge a
- * line of the target's recorded state), NUL-terminated, zero-padded. */
-static int get_str(const uint8_t *p, size_t n, char *out, const char *field)
+/* Copies a text field out: printable ASCII (no newline or control byte can
+ * forge a line of the target's recorded state), NUL-terminated, zero-padded. */
+static int get_str(const char *field_bytes, size_t n, char *out, const char *field)
 {
+	const uint8_t *p = (const uint8_t *)field_bytes;
 	const uint8_t *end = memchr(p, '\0', n);
 
 	if (!end)
@@ -50,7 +56,7 @@ static int get_str(const uint8_t *p, size_t n, char *out, const char *field)
 
 /* Stores s NUL-padded in n bytes (the field was zeroed; at most n - 1 bytes
  * are kept so the field is always terminated). */
-static void put_str(uint8_t *p, size_t n, const char *s)
+static void put_str(char *p, size_t n, const char *s)
 {
 	size_t l = strnlen(s, n - 1);
 
@@ -59,60 +65,63 @@ static void put_str(uint8_t *p, size_t n, const char *s)
 
 void tf_stream_header_encode(const struct tf_stream_header *h, uint8_t out[TF_STREAM_HEADER_BYTES])
 {
-	memset(out, 0, TF_STREAM_HEADER_BYTES);
-	memcpy(out, header_magic, 8);
-	tf_put_le32(out + 8, TF_STREAM_VERSION);
-	tf_put_le32(out + 12, h->incremental ? 1 : 0);
-	tf_put_le64(out + 16, h->chunk_bytes);
-	tf_put_le64(out + 24, h->volume_bytes);
-	tf_put_le64(out + 32, h->record_count);
-	tf_put_le64(out + 40, h->stream_bytes);
-	tf_put_le64(out + 48, h->data_bytes);
-	tf_put_le32(out + 56, h->result_thin_id);
-	tf_put_le32(out + 60, h->base_thin_id);
-	memcpy(out + 64, h->base_fp, 32);
-	memcpy(out + 96, h->result_fp, 32);
-	put_str(out + 128, 128, h->identity);
-	put_str(out + 256, 64, h->result_uuid);
-	put_str(out + 320, 64, h->base_uuid);
-	put_str(out + 384, 64, h->result_name);
-	tf_put_le32(out + 508, tf_stream_crc(out, 508));
+	struct tf_wire_header w;
+
+	memset(&w, 0, sizeof(w));
+	memcpy(w.magic, header_magic, 8);
+	w.version = TF_STREAM_VERSION;
+	w.flags = h->incremental ? TF_WIRE_FLAG_INCREMENTAL : 0;
+	w.chunk_bytes = h->chunk_bytes;
+	w.volume_bytes = h->volume_bytes;
+	w.record_count = h->record_count;
+	w.stream_bytes = h->stream_bytes;
+	w.data_bytes = h->data_bytes;
+	w.result_thin_id = h->result_thin_id;
+	w.base_thin_id = h->base_thin_id;
+	memcpy(w.base_fp, h->base_fp, 32);
+	memcpy(w.result_fp, h->result_fp, 32);
+	put_str(w.identity, sizeof(w.identity), h->identity);
+	put_str(w.result_uuid, sizeof(w.result_uuid), h->result_uuid);
+	put_str(w.base_uuid, sizeof(w.base_uuid), h->base_uuid);
+	put_str(w.result_name, sizeof(w.result_name), h->result_name);
+	w.crc = tf_stream_crc(&w, offsetof(struct tf_wire_header, crc));
+	memcpy(out, &w, sizeof(w));
 }
 
 int tf_stream_header_decode(const uint8_t in[TF_STREAM_HEADER_BYTES], struct tf_stream_header *h)
 {
-	uint32_t flags, version;
+	struct tf_wire_header w;
 	uint64_t min;
 	int rc;
 
+	memcpy(&w, in, sizeof(w));
 	memset(h, 0, sizeof(*h));
-	if (memcmp(in, header_magic, 8) != 0)
+	if (memcmp(w.magic, header_magic, 8) != 0)
 		return tf_fail(EBADMSG, "stream header: not a thinfs delta stream (bad magic)");
-	if (tf_le32(in + 508) != tf_stream_crc(in, 508))
+	if (w.crc != tf_stream_crc(&w, offsetof(struct tf_wire_header, crc)))
 		return tf_fail(EBADMSG, "stream header: checksum mismatch");
-	version = tf_le32(in + 8);
-	if (version != TF_STREAM_VERSION)
+	if (w.version != TF_STREAM_VERSION)
 		return tf_fail(EPROTONOSUPPORT,
 			       "stream header: version %u; this thinfs reads "
 			       "version %u",
-			       version, TF_STREAM_VERSION);
-	flags = tf_le32(in + 12);
-	if (flags & ~1u)
-		return tf_fail(EBADMSG, "stream header: unknown flags %#x", flags);
-	h->incremental = flags & 1;
-	h->chunk_bytes = tf_le64(in + 16);
-	h->volume_bytes = tf_le64(in + 24);
-	h->record_count = tf_le64(in + 32);
-	h->stream_bytes = tf_le64(in + 40);
-	h->data_bytes = tf_le64(in + 48);
-	h->result_thin_id = tf_le32(in + 56);
-	h->base_thin_id = tf_le32(in + 60);
-	memcpy(h->base_fp, in + 64, 32);
-	memcpy(h->result_fp, in + 96, 32);
-	if ((rc = get_str(in + 128, 128, h->identity, "identity")) < 0 ||
-	    (rc = get_str(in + 256, 64, h->result_uuid, "result uuid")) < 0 ||
-	    (rc = get_str(in + 320, 64, h->base_uuid, "base uuid")) < 0 ||
-	    (rc = get_str(in + 384, 64, h->result_name, "result name")) < 0)
+			       w.version, TF_STREAM_VERSION);
+	if (w.flags & ~TF_WIRE_FLAG_INCREMENTAL)
+		return tf_fail(EBADMSG, "stream header: unknown flags %#x", w.flags);
+	h->incremental = w.flags & TF_WIRE_FLAG_INCREMENTAL;
+	h->chunk_bytes = w.chunk_bytes;
+	h->volume_bytes = w.volume_bytes;
+	h->record_count = w.record_count;
+	h->stream_bytes = w.stream_bytes;
+	h->data_bytes = w.data_bytes;
+	h->result_thin_id = w.result_thin_id;
+	h->base_thin_id = w.base_thin_id;
+	memcpy(h->base_fp, w.base_fp, 32);
+	memcpy(h->result_fp, w.result_fp, 32);
+	if ((rc = get_str(w.identity, sizeof(w.identity), h->identity, "identity")) < 0 ||
+	    (rc = get_str(w.result_uuid, sizeof(w.result_uuid), h->result_uuid, "result uuid")) <
+		0 ||
+	    (rc = get_str(w.base_uuid, sizeof(w.base_uuid), h->base_uuid, "base uuid")) < 0 ||
+	    (rc = get_str(w.result_name, sizeof(w.result_name), h->result_name, "result name")) < 0)
 		return rc;
 	/* 64 KiB..1 GiB chunks as dm-thin allows; volumes below 2^62 bytes. */
 	if (h->chunk_bytes < 65536 || h->chunk_bytes > (1u << 30) ||
@@ -138,23 +147,28 @@ int tf_stream_header_decode(const uint8_t in[TF_STREAM_HEADER_BYTES], struct tf_
 
 void tf_stream_rec_encode(const struct tf_stream_rec *r, uint8_t out[TF_STREAM_RECORD_BYTES])
 {
-	tf_put_le32(out, r->type);
-	tf_put_le32(out + 4, r->crc);
-	tf_put_le64(out + 8, r->offset);
-	tf_put_le64(out + 16, r->length);
-	tf_put_le32(out + 24, r->seq);
-	tf_put_le32(out + 28, tf_stream_crc(out, 28));
+	struct tf_wire_record w = {.type = r->type,
+				   .payload_crc = r->crc,
+				   .offset = r->offset,
+				   .length = r->length,
+				   .seq = r->seq};
+
+	w.crc = tf_stream_crc(&w, offsetof(struct tf_wire_record, crc));
+	memcpy(out, &w, sizeof(w));
 }
 
 int tf_stream_rec_decode(const uint8_t in[TF_STREAM_RECORD_BYTES], struct tf_stream_rec *r)
 {
-	if (tf_le32(in + 28) != tf_stream_crc(in, 28))
+	struct tf_wire_record w;
+
+	memcpy(&w, in, sizeof(w));
+	if (w.crc != tf_stream_crc(&w, offsetof(struct tf_wire_record, crc)))
 		return tf_fail(EBADMSG, "record header checksum mismatch");
-	r->type = tf_le32(in);
-	r->crc = tf_le32(in + 4);
-	r->offset = tf_le64(in + 8);
-	r->length = tf_le64(in + 16);
-	r->seq = tf_le32(in + 24);
+	r->type = w.type;
+	r->crc = w.payload_crc;
+	r->offset = w.offset;
+	r->length = w.length;
+	r->seq = w.seq;
 	if (r->type != TF_REC_DATA && r->type != TF_REC_ZERO)
 		return tf_fail(EBADMSG, "unknown record type %u", r->type);
 	if (r->length == 0 || (r->type == TF_REC_DATA && r->length > TF_STREAM_MAX_DATA))
@@ -167,23 +181,29 @@ int tf_stream_rec_decode(const uint8_t in[TF_STREAM_RECORD_BYTES], struct tf_str
 void tf_stream_trailer_encode(const struct tf_stream_trailer *t,
 			      uint8_t out[TF_STREAM_TRAILER_BYTES])
 {
-	memset(out, 0, TF_STREAM_TRAILER_BYTES);
-	memcpy(out, trailer_magic, 8);
-	tf_put_le64(out + 8, t->record_count);
-	tf_put_le64(out + 16, t->data_bytes);
-	memcpy(out + 24, t->digest, 32);
-	tf_put_le32(out + 60, tf_stream_crc(out, 60));
+	struct tf_wire_trailer w;
+
+	memset(&w, 0, sizeof(w));
+	memcpy(w.magic, trailer_magic, 8);
+	w.record_count = t->record_count;
+	w.data_bytes = t->data_bytes;
+	memcpy(w.digest, t->digest, 32);
+	w.crc = tf_stream_crc(&w, offsetof(struct tf_wire_trailer, crc));
+	memcpy(out, &w, sizeof(w));
 }
 
 int tf_stream_trailer_decode(const uint8_t in[TF_STREAM_TRAILER_BYTES], struct tf_stream_trailer *t)
 {
-	if (memcmp(in, trailer_magic, 8) != 0)
+	struct tf_wire_trailer w;
+
+	memcpy(&w, in, sizeof(w));
+	if (memcmp(w.magic, trailer_magic, 8) != 0)
 		return tf_fail(EBADMSG, "stream trailer: bad magic (truncated or misplaced?)");
-	if (tf_le32(in + 60) != tf_stream_crc(in, 60))
+	if (w.crc != tf_stream_crc(&w, offsetof(struct tf_wire_trailer, crc)))
 		return tf_fail(EBADMSG, "stream trailer: checksum mismatch");
-	t->record_count = tf_le64(in + 8);
-	t->data_bytes = tf_le64(in + 16);
-	memcpy(t->digest, in + 24, 32);
+	t->record_count = w.record_count;
+	t->data_bytes = w.data_bytes;
+	memcpy(t->digest, w.digest, 32);
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* stream.h — the thinfs delta stream: format and the sender's plan.
  *
- * Map (little-endian; docs/delta-stream.md has the full description):
+ * Map (little-endian; the byte layout is core/stream/stream_format.h, the
+ * full description docs/delta-stream.md):
  *
  *   header   512 bytes  magic "THINFSDS", version, flags, chunk and volume
  *                       size, record count, stream size, data bytes, thin

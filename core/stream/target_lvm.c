@@ -89,6 +89,11 @@ static int run(const char *const argv[], char *out, size_t outlen)
 	return 0;
 }
 
+int tf_lvm_run(const char *const argv[], char *out, size_t outlen)
+{
+	return run(argv, out, outlen);
+}
+
 static void state_tag(const char *identity, uint32_t thin_id, const uint8_t fp[32], char *tag,
 		      size_t len)
 {

@@ -91,6 +91,32 @@ int tf_thin_walk(struct tf_thin_meta *m, uint32_t dev_id, tf_thin_run_fn fn, voi
  * descending the tree's last path: O(depth), not O(mappings). */
 int tf_thin_mapped_end(struct tf_thin_meta *m, uint32_t dev_id, uint64_t *end);
 
+/* One node of a device's bottom-level mapping tree, read on its own and
+ * validated like every node a walk reads (checksum, block number, flags,
+ * counts, value size, key order); leaf values are decoded and their data
+ * blocks bounded by the data device.  This is for a caller that stores each
+ * distinct node once (the index): within one view a block number is the
+ * node's identity; across views only the node itself can prove it, so the
+ * stored checksum and a digest of the entries come with it. */
+#define TF_THIN_NODE_MAX 254 /* (4096 - 32) / (8-byte key + 8-byte value) */
+struct tf_thin_node {
+	uint64_t block;
+	uint32_t csum;	    /* the checksum stored in the node */
+	uint8_t digest[16]; /* 128-bit hash of the leaf flag, entry count, keys and values */
+	bool leaf;
+	uint32_t n;
+	uint64_t key[TF_THIN_NODE_MAX];
+	uint64_t child[TF_THIN_NODE_MAX];  /* internal: child block numbers */
+	uint64_t dblock[TF_THIN_NODE_MAX]; /* leaf: data block of key[i] */
+	uint32_t time[TF_THIN_NODE_MAX];   /* leaf: its time stamp */
+};
+
+/* Reads the mapping-tree node at block; what names the tree in messages.
+ * Bumps st->nodes_read.  -EUCLEAN (with the block and the cause) if the
+ * node is not a valid mapping-tree node. */
+int tf_thin_node_read(struct tf_thin_meta *m, uint64_t block, const char *what,
+		      struct tf_thin_node *out, struct tf_walk_stats *st);
+
 /* Compares the mappings of left (base) and right.  Calls fn in ascending
  * vbegin for each run of virtual blocks whose mapping differs, with the kind
  * and, for RIGHT_ONLY/DIFFERENT, the right side's run (vbegin, dbegin, len,

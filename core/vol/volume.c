@@ -2,6 +2,7 @@
  * map (see volume.h).  A read binary-searches its first run and walks
  * forward; holes become zeros with no I/O. */
 #include "core/vol/volume.h"
+#include "core/base/vec.h"
 
 #include "core/base/err.h"
 #include "core/io/bio.h"
@@ -134,19 +135,17 @@ struct tf_bio *tf_volume_bio(struct tf_volume *v)
 	return &v->bio;
 }
 
+static bool run_ends_after(const void *elem, const void *key)
+{
+	const struct tf_thin_run *r = elem;
+
+	return r->vbegin + r->len > *(const uint64_t *)key;
+}
+
 /* Index of the first run that ends after chunk c (nruns if none). */
 static size_t run_after(const struct tf_volume *v, uint64_t c)
 {
-	size_t lo = 0, hi = v->nruns;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (v->runs[mid].vbegin + v->runs[mid].len <= c)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return tf_partition_point(v->runs, v->nruns, sizeof(*v->runs), &c, run_ends_after);
 }
 
 uint64_t tf_volume_mapped_bytes(const struct tf_volume *v, uint64_t off, uint64_t len)

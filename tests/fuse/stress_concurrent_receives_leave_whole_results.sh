@@ -74,8 +74,8 @@ reads=0 bad=0
 for i in 1 2; do read -r a b <"$TF_TMP/log/r$i.count"; reads=$((reads + a)); bad=$((bad + b)); done
 busy=$(cat "$TF_TMP"/log/w* | grep -c "another receive into it is running\|busy")
 echo "  $tries receives ($oks applied, $busy refused as busy), $reads read rounds, $(cat "$TF_TMP/log/ix.count") index rebuilds"
-check "the writers ran (at least 40 receives, some applied)" [ "$tries" -ge 40 ] && [ "$oks" -ge 1 ]
-check "every read of volumes/ and files/ during the rebuilds was right ($reads rounds)" [ "$bad" = 0 ] && [ "$reads" -ge 2 ]
+check "the writers ran (at least 40 receives, some applied)" test "$tries" -ge 40 -a "$oks" -ge 1
+check "every read of volumes/ and files/ during the rebuilds was right ($reads rounds)" test "$bad" = 0 -a "$reads" -ge 2
 check "no writer saw an error other than the expected refusals" \
 	bash -c "! cat '$TF_TMP'/log/w? | grep -v -e 'another receive into it is running' -e 'already running' -e 'busy' -e 'before its trailer' -e 'before the stream' -e 'Broken pipe' -e 'refusing' -e 'does not exist: an incremental' -e 'not made by thinfs receive' -e 'Invalid argument' -e 'File exists' -e 'Operation already in progress' -e 'No such file or directory' -e 'Device or resource busy' -e 'not a thinfs delta stream' -e 'stream header' | grep ."
 declare -A by_id=([2]=web_monday [3]=web_tuesday [1]=web)
@@ -85,7 +85,7 @@ for t in t0 t1 t2; do
 	id=$(getfattr --only-values -n user.thinfs.state "$R/$t" 2>/dev/null | sed -n 's/^thin_id=//p')
 	[ -n "$id" ] || id=$(sed -n 's/^thin_id=//p' "$R/.$t.thinfs-state" 2>/dev/null)
 	check "$t is one complete stream's result, the one its recorded state names (${by_id[$id]:-none})" \
-		[ -n "$id" ] && [ "$got" = "$(sum_of "${by_id[$id]:-none}")" ]
+		test -n "$id" -a "$got" = "$(sum_of "${by_id[$id]:-none}")"
 done
 stray=$(ls -A "$R" | grep -v -E '^t[012]$|^\.t[012]\.thinfs-state$')
 for t in t0 t1 t2; do
@@ -95,8 +95,8 @@ for t in t0 t1 t2; do
 			bash -c "'$THINFS' receive '$R' $t --resume-offset >/dev/null"
 	fi
 done
-check "nothing else is left in receive_dir (no lock, temporary or orphaned staging file)" [ -z "$stray" ] ||
-	echo "  left: $stray"
-check "the mount still answers" ls "$M/volumes/web"
+[ -z "$stray" ] || echo "  left: $stray"
+check "nothing else is left in receive_dir (no lock, temporary or orphaned staging file)" [ -z "$stray" ]
+check "the mount still answers" test -s "$M/volumes/web"
 tf_umount "$M"
 finish

@@ -190,7 +190,7 @@ static void restored_image_refreshes_only_what_changed(void **state)
 	assert_int_equal(tf_index_open(ixp, &ix), 0);
 	assert_int_equal(tf_index_refresh(ix, p, false, &st), 0);
 	assert_int_equal(st.devices_walked, 2);
-	assert_int_equal(st.extents, 5);
+	assert_int_equal(st.extents, 6); /* device 1 spans two leaves: a run splits */
 	assert_int_equal(tf_index_devices(ix, &d, &n), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(d[0].name, "thin1");
@@ -213,7 +213,7 @@ static void restored_image_refreshes_only_what_changed(void **state)
 	assert_int_equal(st.transaction_id, 3);
 	assert_int_equal(st.devices_total, 2);
 	assert_int_equal(st.devices_walked, 1);
-	assert_int_equal(st.extents, 6);
+	assert_int_equal(st.extents, 8); /* device 2 now spans two leaves too */
 	assert_int_equal(tf_index_devices(ix, &d, &n), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(d[1].mapped_chunks, 257);
@@ -251,7 +251,7 @@ static void restored_image_refreshes_only_what_changed(void **state)
 	assert_int_equal(tf_index_open(ixp, &ix), 0);
 	assert_int_equal(tf_index_refresh(ix, p, false, &st), 0);
 	assert_int_equal(st.devices_walked, 2);
-	assert_int_equal(st.extents, 6);
+	assert_int_equal(st.extents, 8);
 	tf_index_close(ix);
 	tf_pool_close(p);
 }
@@ -343,6 +343,166 @@ static void big_kernel_pool_usage_equals_thin_ls(void **state)
 	sh("rm -rf %s %s*", dir, ixp);
 }
 
+/* A rename moves no transaction id: the names-only refresh picks it up
+ * from LVM's metadata, changes nothing else, and says so only once. */
+static void names_refresh_follows_a_rename_without_the_metadata(void **state)
+{
+	char dir[600], path[700];
+	struct tf_pool *p;
+	struct tf_index *ix;
+	struct tf_index_stats st;
+	struct tf_ix_dev *d;
+	size_t n;
+	bool changed;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/renamed", workdir);
+	snprintf(path, sizeof(path), "%s/renamed.db", workdir);
+	sh("mkdir -p %s && cp %s/metadata %s/lvm.cfg %s/ && ln -s %s/data %s/data", dir, demo, demo,
+	   dir, demo, dir);
+	assert_int_equal(tf_pool_open(dir, NULL, &p), 0);
+	assert_int_equal(tf_index_open(path, &ix), 0);
+	assert_int_equal(tf_index_refresh(ix, p, false, &st), 0);
+	assert_int_equal(tf_index_refresh_names(ix, p, &changed), 0);
+	assert_false(changed);
+	tf_pool_close(p);
+
+	sh("sed -i 's/^\\([[:space:]]*\\)scratch {/\\1scratch2 {/' %s/lvm.cfg", dir);
+	assert_int_equal(tf_pool_open(dir, NULL, &p), 0);
+	assert_int_equal(tf_index_refresh_names(ix, p, &changed), 0);
+	assert_true(changed);
+	assert_int_equal(tf_index_devices(ix, &d, &n), 0);
+	assert_int_equal(n, 5);
+	assert_string_equal(d[1].name, "scratch2"); /* sorted by name */
+	assert_int_equal(d[1].thin_id, 5);
+	assert_int_equal(d[1].mapped_chunks, 5);
+	assert_int_equal(d[1].exclusive_chunks, 5);
+	tf_index_devices_free(d, n);
+	assert_int_equal(tf_index_refresh_names(ix, p, &changed), 0);
+	assert_false(changed);
+	tf_index_close(ix);
+	tf_pool_close(p);
+}
+
+/* One device, 600 chunks from data block `base`, and an untouched second
+ * device: thin_restore lays the trees out the same way each time, so a
+ * second image reuses the first one's blocks for different nodes. */
+static void write_reuse_xml(const char *file, unsigned base)
+{
+	FILE *f = fopen(file, "w");
+
+	assert_non_null(f);
+	fprintf(
+	    f,
+	    "<superblock uuid=\"\" time=\"1\" transaction=\"%u\" flags=\"0\" version=\"2\""
+	    " data_block_size=\"128\" nr_data_blocks=\"8192\">\n"
+	    " <device dev_id=\"1\" mapped_blocks=\"600\" transaction=\"0\" creation_time=\"0\""
+	    " snap_time=\"0\">\n"
+	    "  <range_mapping origin_begin=\"0\" data_begin=\"%u\" length=\"600\" time=\"0\"/>\n"
+	    " </device>\n"
+	    " <device dev_id=\"2\" mapped_blocks=\"10\" transaction=\"0\" creation_time=\"0\""
+	    " snap_time=\"0\">\n"
+	    "  <range_mapping origin_begin=\"5\" data_begin=\"7000\" length=\"10\" time=\"0\"/>\n"
+	    " </device>\n</superblock>\n",
+	    base ? 2u : 1u, base);
+	fclose(f);
+}
+
+/* Blocks are freed and reused: a block that held one node when the index
+ * was built holds another now.  The refresh proves nothing from the block
+ * number, reads the new nodes and serves the new mappings, never the old. */
+static void a_reused_block_serves_the_new_mappings(void **state)
+{
+	char dir[600], xml[700], ixp[700];
+	struct tf_pool *p;
+	struct tf_index *ix;
+	struct tf_index_stats st;
+	struct tf_thin_run *runs;
+	struct tf_ix_dev *d;
+	size_t n;
+	uint64_t first_new, root_before;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/reuse", workdir);
+	snprintf(xml, sizeof(xml), "%s/reuse.xml", workdir);
+	snprintf(ixp, sizeof(ixp), "%s/reuse.db", workdir);
+	write_reuse_xml(xml, 0);
+	sh("mkdir -p %s && truncate -s 8M %s/metadata && truncate -s 512M %s/data"
+	   " && thin_restore -q -i %s -o %s/metadata",
+	   dir, dir, dir, xml, dir);
+	assert_int_equal(tf_pool_open(dir, NULL, &p), 0);
+	assert_int_equal(tf_index_open(ixp, &ix), 0);
+	assert_int_equal(tf_index_refresh(ix, p, false, &st), 0);
+	first_new = st.nodes_new;
+	assert_true(first_new >= 4); /* device 1: a root over 3 leaves; device 2: one leaf */
+	assert_int_equal(tf_index_devices(ix, &d, &n), 0);
+	root_before = d[0].mapping_root;
+	tf_index_devices_free(d, n);
+	tf_pool_close(p);
+
+	/* The same layout with device 1 mapped elsewhere: same blocks, other nodes. */
+	write_reuse_xml(xml, 1000);
+	sh("thin_restore -q -i %s -o %s/metadata", xml, dir);
+	assert_int_equal(tf_pool_open(dir, NULL, &p), 0);
+	assert_int_equal(tf_index_refresh(ix, p, false, &st), 0);
+	assert_false(st.rebuilt);
+	assert_int_equal(st.devices_walked, 1);
+	assert_int_equal(st.nodes_new, first_new - 1); /* all of device 1 again */
+	assert_int_equal(st.nodes_freed, first_new - 1);
+	assert_int_equal(tf_index_extents(ix, 1, &runs, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(runs[0].vbegin, 0);
+	assert_int_equal(runs[0].dbegin, 1000);
+	assert_int_equal(runs[0].len, 600);
+	free(runs);
+	assert_int_equal(tf_index_extents(ix, 2, &runs, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(runs[0].dbegin, 7000);
+	free(runs);
+	/* 1000..1599 no longer overlaps device 2's 7000..7009: all exclusive. */
+	assert_int_equal(tf_index_devices(ix, &d, &n), 0);
+	assert_int_equal(d[0].mapping_root, root_before); /* the very block, reused */
+	assert_int_equal(d[0].exclusive_chunks, 600);
+	assert_int_equal(d[1].exclusive_chunks, 10);
+	tf_index_devices_free(d, n);
+	tf_index_close(ix);
+	tf_pool_close(p);
+}
+
+/* An index file of schema 1 (one row per run per device, extents a table)
+ * is dropped and rebuilt into the sharing schema. */
+static void an_old_schema_is_dropped_and_rebuilt(void **state)
+{
+	char path[600];
+	struct tf_pool *p;
+	struct tf_index *ix;
+	struct tf_index_stats st;
+	struct tf_thin_run *runs;
+	size_t n;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/v1.db", workdir);
+	sh("sqlite3 %s \"CREATE TABLE pool (id INTEGER PRIMARY KEY, identity TEXT, source TEXT,"
+	   " chunk_sectors INTEGER, transaction_id INTEGER);"
+	   " CREATE TABLE devices (thin_id INTEGER PRIMARY KEY, name TEXT);"
+	   " CREATE TABLE extents (dev INTEGER, vbegin INTEGER, dbegin INTEGER, len INTEGER,"
+	   " time INTEGER, PRIMARY KEY (dev, vbegin)) WITHOUT ROWID;"
+	   " INSERT INTO extents VALUES (1, 0, 999, 1, 0); PRAGMA user_version = 1;\"",
+	   path);
+	assert_int_equal(tf_pool_open(demo, NULL, &p), 0);
+	assert_int_equal(tf_index_open(path, &ix), 0);
+	assert_int_equal(tf_index_refresh(ix, p, false, &st), 0);
+	assert_true(st.rebuilt);
+	assert_int_equal(st.devices_total, 5);
+	assert_int_equal(tf_index_extents(ix, 1, &runs, &n), 0);
+	assert_int_equal(n, 16);
+	assert_int_equal(runs[0].dbegin, 46); /* not the old table's 999 */
+	free(runs);
+	tf_index_close(ix);
+	tf_pool_close(p);
+	sh("test \"$(sqlite3 %s 'PRAGMA user_version')\" = 2", path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,6 +510,9 @@ int main(void)
 	    cmocka_unit_test(restored_image_refreshes_only_what_changed),
 	    cmocka_unit_test(diff_checks_transaction_id),
 	    cmocka_unit_test(big_kernel_pool_usage_equals_thin_ls),
+	    cmocka_unit_test(names_refresh_follows_a_rename_without_the_metadata),
+	    cmocka_unit_test(a_reused_block_serves_the_new_mappings),
+	    cmocka_unit_test(an_old_schema_is_dropped_and_rebuilt),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -171,6 +171,8 @@ static void pool_status_lines_parse(void **state)
 	assert_int_equal(st.data_total, 768);
 	assert_false(st.held);
 	assert_false(st.read_only);
+	assert_false(st.error_if_no_space);
+	assert_string_equal(st.discards, "passdown");
 	assert_int_equal(
 	    tf_dm_parse_pool_status(
 		"7 20/1024 100/768 17 ro no_discard_passdown error_if_no_space needs_check 1024",
@@ -180,6 +182,16 @@ static void pool_status_lines_parse(void **state)
 	assert_int_equal(st.held_root, 17);
 	assert_true(st.read_only);
 	assert_true(st.needs_check);
+	assert_false(st.out_of_data_space);
+	assert_true(st.error_if_no_space);
+	assert_string_equal(st.discards, "nopassdown");
+	assert_int_equal(tf_dm_parse_pool_status("9 20/1024 768/768 - out_of_data_space "
+						 "ignore_discard queue_if_no_space - 1024",
+						 &st),
+			 0);
+	assert_true(st.out_of_data_space);
+	assert_true(st.read_only);
+	assert_string_equal(st.discards, "ignore");
 	assert_true(tf_dm_parse_pool_status("Fail", &st) < 0);
 	assert_true(tf_dm_parse_pool_status("5 12/x 1/2 -", &st) < 0);
 	assert_true(tf_dm_parse_pool_status("", &st) < 0);

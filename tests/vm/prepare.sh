@@ -6,7 +6,10 @@ set -euo pipefail
 C=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$C"
-if [ -f "$C/ready" ]; then exit 0; fi
+# Modules in dependency order (dependencies first); a cache prepared for
+# another list is prepared again.
+want="crc32c_generic virtio_pci virtio_blk 9pnet_virtio 9p overlay dm-thin-pool dm-snapshot dm-zero fuse loop ext4 xfs"
+if [ -f "$C/ready" ] && grep -qxF "modules: $want" "$C/ready"; then exit 0; fi
 cd "$C"
 pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
 if [ -z "$pkg" ]; then
@@ -21,8 +24,6 @@ kver=$(ls kroot/lib/modules)
 cp "kroot/boot/vmlinuz-$kver" vmlinuz
 M="kroot/lib/modules/$kver"
 
-# Modules in dependency order (dependencies first).
-want="crc32c_generic virtio_pci virtio_blk 9pnet_virtio 9p overlay dm-thin-pool dm-snapshot dm-zero fuse loop ext4"
 declare -A seen=()
 order=()
 add() {
@@ -44,4 +45,4 @@ for f in "${order[@]}"; do cp "$f" "$I/lib/modules/"; basename "$f"; done >"$I/m
 cp "$HERE/init" "$I/init"
 chmod +x "$I/init"
 (cd "$I" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >initrd.gz
-echo "$pkg" >ready
+printf '%s\nmodules: %s\n' "$pkg" "$want" >ready
