@@ -310,6 +310,14 @@ static int cycle(const struct rep_job *j, const struct rep_opts *o, struct rep_s
 		if (have_tgt && find_snap(&tgt, name))
 			rep_snaps_add(&st->tkeys, name, find_snap(&tgt, name)->key);
 	}
+	/* Done with the source pool: its private read-only targets must be
+	 * gone before verify opens the pool again (one thin device, one target). */
+	tf_index_devices_free(devs, n);
+	tf_cli_close(pool, ix);
+	devs = NULL;
+	n = 0;
+	pool = NULL;
+	ix = NULL;
 	if (rc == 0 && j->verify) {
 		struct rep_verify_result vr;
 		char line[1024];

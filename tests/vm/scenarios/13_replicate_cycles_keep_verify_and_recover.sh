@@ -139,9 +139,13 @@ rc=0
 check "verify of a changed LV exits 1 and names the range" bash -c "[ $rc = 1 ] && grep -q 'bytes 8388608-12582911' /tmp/vout"
 check "and replicate refuses that target" bash -c "! '$THINFS' replicate vgs/vm1 vgt/pool --keep 3 --prefix _lv_ >/dev/null 2>&1"
 
-# A deleted base: the next cycle uses an older common snapshot.
+# The changed replica is the user's to drop; then cycles go on.
+lvremove -qy "vgt/$S" >/dev/null
 "$THINFS" replicate vgs/vm1 vgt/pool --keep 3 --prefix _lv_ --force >/dev/null 2>&1
-old=$(snaps vgs vm1_lv_ | tail -2 | head -1)
+"$THINFS" replicate vgs/vm1 vgt/pool --keep 3 --prefix _lv_ >/dev/null 2>&1
+
+# A deleted base: the next cycle uses an older common snapshot.
+old=$(comm -12 <(snaps vgs vm1_lv_) <(snaps vgt vm1_lv_) | tail -2 | head -1)
 lvremove -qy "vgs/$(newest vgs vm1_lv_)" >/dev/null
 check "a deleted base snapshot falls back to an older common one" bash -c "'$THINFS' replicate vgs/vm1 vgt/pool --keep 3 --prefix _lv_ | grep -q 'incremental from $old'"
 
