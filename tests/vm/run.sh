@@ -10,7 +10,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 THINFS=${THINFS:-$REPO/build/tools/thinfs}
 CACHE=${THINFS_VM_CACHE:-$REPO/build/vm-cache}
-TIMEOUT=${THINFS_VM_TIMEOUT:-480}
+TIMEOUT=${THINFS_VM_TIMEOUT:-1500}
 passed=0
 failed=0
 
