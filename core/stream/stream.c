@@ -4,6 +4,7 @@
 
 #include "core/base/endian.h" /* the host is little-endian: fields are stored as is */
 #include "core/base/err.h"
+#include "core/base/vec.h"
 #include "core/io/bio.h"
 #include "core/io/crc32c.h"
 #include "core/io/sha256.h"
@@ -234,16 +235,12 @@ int tf_stream_recs_add(struct tf_stream_recs *l, enum tf_rec_type type, uint64_t
 		uint64_t n =
 		    type == TF_REC_DATA && len > TF_STREAM_MAX_DATA ? TF_STREAM_MAX_DATA : len;
 
-		if (l->n == l->cap) {
-			struct tf_stream_rec *v =
-			    realloc(l->v, (l->cap = l->cap ? 2 * l->cap : 256) * sizeof(*v));
-			if (!v)
-				return tf_fail(ENOMEM, "stream: out of memory for records");
-			l->v = v;
-		}
-		l->v[l->n] = (struct tf_stream_rec){
-		    .type = type, .offset = off, .length = n, .seq = (uint32_t)l->n};
-		l->n++;
+		struct tf_stream_rec *r = TF_VEC_PUSH(l->v, l->n, l->cap);
+
+		if (!r)
+			return tf_fail(ENOMEM, "stream: out of memory for records");
+		*r = (struct tf_stream_rec){
+		    .type = type, .offset = off, .length = n, .seq = (uint32_t)(l->n - 1)};
 		off += n;
 		len -= n;
 	}
@@ -406,19 +403,18 @@ static int trailer(struct tf_stream_plan *p)
 	return rc;
 }
 
-/* The record that holds stream offset off (off past the header). */
+static bool starts_after(const void *elem, const void *key)
+{
+	return *(const uint64_t *)elem > *(const uint64_t *)key;
+}
+
+/* The record that holds stream offset off (off past the header): the last
+ * one that starts at or before it. */
 static size_t rec_at(const struct tf_stream_plan *p, uint64_t off)
 {
-	size_t lo = 0, hi = p->recs.n;
+	size_t i = tf_partition_point(p->start, p->recs.n, sizeof(*p->start), &off, starts_after);
 
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (p->start[mid] <= off)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
+	return i ? i - 1 : 0;
 }
 
 uint64_t tf_stream_size(const struct tf_stream_recs *recs)
