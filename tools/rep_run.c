@@ -5,6 +5,7 @@
 #include "rep_run.h"
 
 #include "core/base/err.h"
+#include "core/base/vec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -150,15 +151,9 @@ int rep_run(const char *const argv[], char **out)
 		return rc;
 	buf = malloc(cap);
 	for (;;) {
-		if (buf && have + 1 == cap) {
-			char *nb = realloc(buf, cap * 2);
-			if (!nb) {
-				free(buf);
-				buf = NULL;
-			} else {
-				buf = nb;
-				cap *= 2;
-			}
+		if (buf && have + 1 == cap && TF_VEC_RESERVE(buf, cap, cap * 2) < 0) {
+			free(buf);
+			buf = NULL; /* read on into a sink; the caller gets no output */
 		}
 		char sink[4096];
 		ssize_t n = buf ? read(c.out, buf + have, cap - 1 - have) : read(c.out, sink, 4096);

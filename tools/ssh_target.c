@@ -2,6 +2,7 @@
 #include "ssh_target.h"
 
 #include "core/base/err.h"
+#include "core/base/vec.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -129,13 +130,8 @@ int ssh_target_argv(const struct ssh_target *t, const char *const remote[], char
 	}
 #define ADD(s)                                                                                     \
 	do {                                                                                       \
-		if (n + 2 > cap) {                                                                 \
-			char **nv = realloc(argv, 2 * cap * sizeof(*argv));                        \
-			if (!nv)                                                                   \
-				goto oom;                                                          \
-			argv = nv;                                                                 \
-			cap *= 2;                                                                  \
-		}                                                                                  \
+		if (TF_VEC_RESERVE(argv, cap, n + 2) < 0)                                          \
+			goto oom;                                                                  \
 		if (!(argv[n] = strdup(s)))                                                        \
 			goto oom;                                                                  \
 		argv[++n] = NULL;                                                                  \
