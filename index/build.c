@@ -315,6 +315,9 @@ static int refresh_in_txn(struct tf_index *ix, struct tf_pool *p, struct tf_thin
 	if ((rc = sync_nodes(ix, view, devs, ndev, old, nold, &t, roots, &ss, &cleared, &ub_refs,
 			     &ub_owners, &ub_ok)) < 0)
 		goto out;
+	/* The bound was the blocks in use; what was read is the whole job. */
+	tf_progress_total(ix->progress, ss.nodes_read);
+	tf_progress_set(ix->progress, ss.nodes_read);
 	stats->rebuilt = cleared;
 	stats->devices_walked = ss.devices_walked;
 	stats->nodes_read = ss.nodes_read;
