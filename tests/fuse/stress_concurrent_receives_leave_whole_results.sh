@@ -30,14 +30,18 @@ file_want=$(cat "$M/files/web_monday/etc/version")
 
 end=$((SECONDS + SECONDS_TO_RUN))
 writer() { # ID
-	local n=0 ok=0 t s
+	local n=0 ok=0 t s f
 	while [ $SECONDS -lt $end ]; do
 		t=t$((RANDOM % 3))
 		s=${streams[$((RANDOM % ${#streams[@]}))]}
 		n=$((n + 1))
 		case $((RANDOM % 4)) in
 		0) "$THINFS" receive "$R" $t <"$s" 2>>"$TF_TMP/log/w$1" && ok=$((ok + 1)) ;;
-		1) "$THINFS" receive --force "$R" $t <"$s" 2>>"$TF_TMP/log/w$1" && ok=$((ok + 1)) ;;
+		1) # --force on a full stream replaces whatever is there; on an
+		   # incremental it would apply over another base by request, a
+		   # result that is no stream's, so incrementals go without it.
+			f=; [[ $s == */full* ]] && f=--force
+			"$THINFS" receive $f "$R" $t <"$s" 2>>"$TF_TMP/log/w$1" && ok=$((ok + 1)) ;;
 		2) cp "$s" "$M/receive/$t" 2>>"$TF_TMP/log/w$1" && ok=$((ok + 1)) ;;
 		3) cp "$s" "$M/receive/.$t.$RANDOM$1" 2>>"$TF_TMP/log/w$1" && ok=$((ok + 1)) ;;
 		esac
