@@ -108,14 +108,18 @@ int tf_index_source_store(struct tf_index *ix, struct tf_pool *p, struct tf_thin
 	return rc == SQLITE_DONE ? 0 : tf_sql_fail(ix, rc, "recording the index's source");
 }
 
-int tf_index_pool_path(struct tf_pool *p, char *buf, size_t len)
+int tf_index_path_for(const char *identity, const char *source_key, char *buf, size_t len)
 {
-	const char *key = tf_pool_source_key(p);
 	uint64_t h = 0xcbf29ce484222325ull;
 	char name[300];
 
-	for (const char *c = key; *c; c++)
+	for (const char *c = source_key; *c; c++)
 		h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
-	snprintf(name, sizeof(name), "%.200s-%016" PRIx64, tf_pool_identity(p), h);
+	snprintf(name, sizeof(name), "%.200s-%016" PRIx64, identity, h);
 	return tf_index_default_path(name, buf, len);
+}
+
+int tf_index_pool_path(struct tf_pool *p, char *buf, size_t len)
+{
+	return tf_index_path_for(tf_pool_identity(p), tf_pool_source_key(p), buf, len);
 }

@@ -60,6 +60,9 @@ int tf_index_default_path(const char *identity, char *buf, size_t len);
 /* The default index path of this pool: its identity and a digest of its
  * source key, so look-alike pools never share an index (identity.c). */
 int tf_index_pool_path(struct tf_pool *p, char *buf, size_t len);
+/* The same from the two keys, for a caller that has not opened the pool
+ * (doctor): source_key as tf_pool_source_key() or tf_pool_live_source_key(). */
+int tf_index_path_for(const char *identity, const char *source_key, char *buf, size_t len);
 
 int tf_index_open(const char *path, struct tf_index **out);
 void tf_index_close(struct tf_index *ix);

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "core/base/err.h"
 #include "core/lvm/dm.h"
+#include "core/pool/pool.h"
 #include "index/index.h"
 
 #include <errno.h>
@@ -312,9 +313,18 @@ static void check_index(struct pool_ctx *c)
 	int rc;
 
 	snprintf(identity, sizeof(identity), "lvm:%s/%s", c->p->vg_uuid, c->p->uuid);
+	/* The file the pool's own commands use: named after the identity and
+	 * the source key, whose metadata device numbers come from dm. */
+	char tmeta[300], meta_dm[300], key[512];
+	uint32_t maj = 0, min = 0;
+	bool exists = false;
+	snprintf(tmeta, sizeof(tmeta), "%s_tmeta", c->p->name);
+	if (tf_dm_lvm_name(c->p->vg, tmeta, "", meta_dm, sizeof(meta_dm)) == 0)
+		tf_dm_info(meta_dm, &exists, &maj, &min);
+	tf_pool_live_source_key(key, sizeof(key), c->p->vg_uuid, c->p->uuid, maj, min);
 	if (c->d->index_path)
 		snprintf(path, sizeof(path), "%s", c->d->index_path);
-	else if (tf_index_default_path(identity, path, sizeof(path)) < 0) {
+	else if (tf_index_path_for(identity, key, path, sizeof(path)) < 0) {
 		tf_doc_fix(tf_doc_add(c->d, c->scope, "index", TF_DOC_UNKNOWN,
 				      "no default place for the index: %s", tf_errmsg()),
 			   "pass --index PATH");

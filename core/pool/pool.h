@@ -109,4 +109,9 @@ struct tf_pool_counters {
 };
 void tf_pool_counters(const struct tf_pool *p, struct tf_pool_counters *c);
 
+/* A live pool's source key (tf_pool_source_key) from its VG and pool uuids
+ * and its metadata device's numbers, for callers that have not opened it. */
+void tf_pool_live_source_key(char *buf, size_t len, const char *vg_id, const char *pool_id,
+			     unsigned meta_major, unsigned meta_minor);
+
 #endif

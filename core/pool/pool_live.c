@@ -385,6 +385,12 @@ static int find_pool_dm(struct live *lv)
 		       lv->vg, lv->pool, lv->vg, lv->pool);
 }
 
+void tf_pool_live_source_key(char *buf, size_t len, const char *vg_id, const char *pool_id,
+			     unsigned meta_major, unsigned meta_minor)
+{
+	snprintf(buf, len, "live:%s/%s@%u:%u", vg_id, pool_id, meta_major, meta_minor);
+}
+
 int tf_pool_open_live(struct tf_pool *p, const char *vg_pool, const struct tf_pool_opts *opts)
 {
 	const char *slash = strchr(vg_pool, '/');
@@ -430,9 +436,9 @@ int tf_pool_open_live(struct tf_pool *p, const char *vg_pool, const struct tf_po
 	{
 		struct stat ms = {0};
 		stat(lv->tmeta_path, &ms);
-		snprintf(p->source_key, sizeof(p->source_key), "live:%s/%s@%ju:%ju", vg->id,
-			 pool->id ? pool->id : pool->name, (uintmax_t)major(ms.st_rdev),
-			 (uintmax_t)minor(ms.st_rdev));
+		tf_pool_live_source_key(p->source_key, sizeof(p->source_key), vg->id,
+					pool->id ? pool->id : pool->name, major(ms.st_rdev),
+					minor(ms.st_rdev));
 	}
 	tf_lvm_free(vg);
 	return 0;
