@@ -1,6 +1,7 @@
 /* repl.c — encoding, decoding and the push parser of the replication
  * stream (see repl.h and repl_format.h). */
 #include "core/stream/repl.h"
+#include "core/stream/wire_text.h"
 
 #include "core/base/endian.h" /* the host is little-endian: fields are stored as is */
 #include "core/base/err.h"
@@ -22,20 +23,6 @@ static const char end_magic[8] = {'T', 'H', 'I', 'N', 'F', 'S', 'R', 'E'};
 
 #define CRC_OF(w) tf_stream_crc(&(w), offsetof(__typeof__(w), crc))
 
-static void put_str(char *p, size_t n, const char *s)
-{
-	memcpy(p, s, strnlen(s, n - 1));
-}
-
-static int get_str(const char *p, size_t n, char *out, const char *what, const char *field)
-{
-	if (!memchr(p, '\0', n))
-		return tf_fail(EBADMSG, "replication stream: %s: field %s is not terminated", what,
-			       field);
-	memcpy(out, p, n);
-	return 0;
-}
-
 bool tf_repl_is_repl(const void *buf, size_t len)
 {
 	return len >= 8 && memcmp(buf, header_magic, 8) == 0;
@@ -53,8 +40,8 @@ void tf_repl_header_encode(const struct tf_repl_header *h, uint8_t out[TF_REPL_H
 	w.sent_count = h->sent_count;
 	w.stream_bytes = h->stream_bytes;
 	w.send_time = h->send_time;
-	put_str(w.identity, sizeof(w.identity), h->identity);
-	put_str(w.lineage, sizeof(w.lineage), h->lineage);
+	tf_wire_text_put(w.identity, sizeof(w.identity), h->identity);
+	tf_wire_text_put(w.lineage, sizeof(w.lineage), h->lineage);
 	w.crc = CRC_OF(w);
 	memcpy(out, &w, sizeof(w));
 }
@@ -86,8 +73,10 @@ int tf_repl_header_decode(const uint8_t in[TF_REPL_HEADER_BYTES], struct tf_repl
 	h->sent_count = w.sent_count;
 	h->stream_bytes = w.stream_bytes;
 	h->send_time = w.send_time;
-	if ((rc = get_str(w.identity, sizeof(w.identity), h->identity, "header", "identity")) < 0 ||
-	    (rc = get_str(w.lineage, sizeof(w.lineage), h->lineage, "header", "lineage")) < 0)
+	if ((rc = tf_wire_text_get(w.identity, sizeof(w.identity), h->identity,
+				   "replication stream: header", "identity")) < 0 ||
+	    (rc = tf_wire_text_get(w.lineage, sizeof(w.lineage), h->lineage,
+				   "replication stream: header", "lineage")) < 0)
 		return rc;
 	return 0;
 }
@@ -97,10 +86,10 @@ void tf_repl_entry_encode(const struct tf_repl_entry *e, uint8_t out[TF_REPL_ENT
 	struct tf_repl_wire_entry w;
 
 	memset(&w, 0, sizeof(w));
-	put_str(w.name, sizeof(w.name), e->name);
-	put_str(w.uuid, sizeof(w.uuid), e->uuid);
-	put_str(w.origin, sizeof(w.origin), e->origin);
-	put_str(w.tags, sizeof(w.tags), e->tags);
+	tf_wire_text_put(w.name, sizeof(w.name), e->name);
+	tf_wire_text_put(w.uuid, sizeof(w.uuid), e->uuid);
+	tf_wire_text_put(w.origin, sizeof(w.origin), e->origin);
+	tf_wire_text_put(w.tags, sizeof(w.tags), e->tags);
 	w.thin_id = e->thin_id;
 	w.flags = e->flags;
 	w.base = e->base;
@@ -121,10 +110,14 @@ int tf_repl_entry_decode(const uint8_t in[TF_REPL_ENTRY_BYTES], struct tf_repl_e
 	memset(e, 0, sizeof(*e));
 	if (w.crc != CRC_OF(w))
 		return tf_fail(EBADMSG, "replication manifest entry: checksum mismatch");
-	if ((rc = get_str(w.name, sizeof(w.name), e->name, "manifest entry", "name")) < 0 ||
-	    (rc = get_str(w.uuid, sizeof(w.uuid), e->uuid, e->name, "uuid")) < 0 ||
-	    (rc = get_str(w.origin, sizeof(w.origin), e->origin, e->name, "origin")) < 0 ||
-	    (rc = get_str(w.tags, sizeof(w.tags), e->tags, e->name, "tags")) < 0)
+	if ((rc = tf_wire_text_get(w.name, sizeof(w.name), e->name,
+				   "replication stream: manifest entry", "name")) < 0 ||
+	    (rc = tf_wire_text_get(w.uuid, sizeof(w.uuid), e->uuid,
+				   "replication stream: manifest entry", "uuid")) < 0 ||
+	    (rc = tf_wire_text_get(w.origin, sizeof(w.origin), e->origin,
+				   "replication stream: manifest entry", "origin")) < 0 ||
+	    (rc = tf_wire_text_get(w.tags, sizeof(w.tags), e->tags,
+				   "replication stream: manifest entry", "tags")) < 0)
 		return rc;
 	if (w.flags & ~(uint32_t)(TF_REPL_ENTRY_SENT | TF_REPL_ENTRY_HELD))
 		return tf_fail(EBADMSG, "replication manifest: %s: unknown flags %#x", e->name,

@@ -1,6 +1,7 @@
 /* stream.c — encoding and decoding the delta stream's parts, fingerprints,
  * and the sender's plan with random access (see stream.h). */
 #include "core/stream/stream.h"
+#include "core/stream/wire_text.h"
 
 #include "core/base/endian.h" /* the host is little-endian: fields are stored as is */
 #include "core/base/err.h"
@@ -32,38 +33,6 @@ uint32_t tf_stream_crc(const void *p, size_t n)
 	return ~tf_crc32c(0xffffffffu, p, n);
 }
 
-/* Copies a text field out: printable ASCII (no newline or control byte can
- * forge a line of the target's recorded state), NUL-terminated, zero-padded. */
-static int get_str(const char *field_bytes, size_t n, char *out, const char *field)
-{
-	const uint8_t *p = (const uint8_t *)field_bytes;
-	const uint8_t *end = memchr(p, '\0', n);
-
-	if (!end)
-		return tf_fail(EBADMSG, "stream header: field %s is not terminated", field);
-	for (const uint8_t *c = p; c < end; c++)
-		if (*c < 0x20 || *c > 0x7e)
-			return tf_fail(EBADMSG,
-				       "stream header: field %s has a non-printable byte 0x%02x at "
-				       "%zu",
-				       field, *c, (size_t)(c - p));
-	for (const uint8_t *c = end; c < p + n; c++)
-		if (*c)
-			return tf_fail(EBADMSG, "stream header: field %s has bytes after its end",
-				       field);
-	memcpy(out, p, n);
-	return 0;
-}
-
-/* Stores s NUL-padded in n bytes (the field was zeroed; at most n - 1 bytes
- * are kept so the field is always terminated). */
-static void put_str(char *p, size_t n, const char *s)
-{
-	size_t l = strnlen(s, n - 1);
-
-	memcpy(p, s, l);
-}
-
 void tf_stream_header_encode(const struct tf_stream_header *h, uint8_t out[TF_STREAM_HEADER_BYTES])
 {
 	struct tf_wire_header w;
@@ -81,10 +50,10 @@ void tf_stream_header_encode(const struct tf_stream_header *h, uint8_t out[TF_ST
 	w.base_thin_id = h->base_thin_id;
 	memcpy(w.base_fp, h->base_fp, 32);
 	memcpy(w.result_fp, h->result_fp, 32);
-	put_str(w.identity, sizeof(w.identity), h->identity);
-	put_str(w.result_uuid, sizeof(w.result_uuid), h->result_uuid);
-	put_str(w.base_uuid, sizeof(w.base_uuid), h->base_uuid);
-	put_str(w.result_name, sizeof(w.result_name), h->result_name);
+	tf_wire_text_put(w.identity, sizeof(w.identity), h->identity);
+	tf_wire_text_put(w.result_uuid, sizeof(w.result_uuid), h->result_uuid);
+	tf_wire_text_put(w.base_uuid, sizeof(w.base_uuid), h->base_uuid);
+	tf_wire_text_put(w.result_name, sizeof(w.result_name), h->result_name);
 	w.crc = tf_stream_crc(&w, offsetof(struct tf_wire_header, crc));
 	memcpy(out, &w, sizeof(w));
 }
@@ -118,11 +87,14 @@ int tf_stream_header_decode(const uint8_t in[TF_STREAM_HEADER_BYTES], struct tf_
 	h->base_thin_id = w.base_thin_id;
 	memcpy(h->base_fp, w.base_fp, 32);
 	memcpy(h->result_fp, w.result_fp, 32);
-	if ((rc = get_str(w.identity, sizeof(w.identity), h->identity, "identity")) < 0 ||
-	    (rc = get_str(w.result_uuid, sizeof(w.result_uuid), h->result_uuid, "result uuid")) <
-		0 ||
-	    (rc = get_str(w.base_uuid, sizeof(w.base_uuid), h->base_uuid, "base uuid")) < 0 ||
-	    (rc = get_str(w.result_name, sizeof(w.result_name), h->result_name, "result name")) < 0)
+	if ((rc = tf_wire_text_get(w.identity, sizeof(w.identity), h->identity, "stream header",
+				   "identity")) < 0 ||
+	    (rc = tf_wire_text_get(w.result_uuid, sizeof(w.result_uuid), h->result_uuid,
+				   "stream header", "result uuid")) < 0 ||
+	    (rc = tf_wire_text_get(w.base_uuid, sizeof(w.base_uuid), h->base_uuid, "stream header",
+				   "base uuid")) < 0 ||
+	    (rc = tf_wire_text_get(w.result_name, sizeof(w.result_name), h->result_name,
+				   "stream header", "result name")) < 0)
 		return rc;
 	/* 64 KiB..1 GiB chunks as dm-thin allows; volumes below 2^62 bytes. */
 	if (h->chunk_bytes < 65536 || h->chunk_bytes > (1u << 30) ||

@@ -14,7 +14,7 @@ if ! command -v clang >/dev/null; then
 fi
 if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. -Ibuild \
 	tests/fuzz/fuzz_stream.c core/stream/stream_parse.c core/stream/stream.c core/io/sha256.c \
-	core/io/crc32c.c core/base/err.c core/base/vec.c core/io/bio.c -o "$T/fuzz_stream" -lpthread 2>"$T/build.log"; then
+	core/io/crc32c.c core/base/err.c core/base/vec.c core/io/bio.c core/stream/wire_text.c -o "$T/fuzz_stream" -lpthread 2>"$T/build.log"; then
 	cat "$T/build.log"
 	echo "FAIL: the stream fuzzer builds"
 	echo "0 passed, 1 failed"
