@@ -53,11 +53,19 @@ static void progress_total(struct tf_progress *pr, const char *buf, size_t n, ui
 		tf_progress_total(pr, h.stream_bytes);
 }
 
-static int recv_stdin(struct tf_recv *r, bool progress)
+/* Where stdin goes: each piece at its stream offset, then the end. */
+struct sink {
+	int (*write)(void *ctx, const char *buf, size_t n, uint64_t off, struct tf_progress *pr);
+	int (*finish)(void *ctx);
+	void *ctx;
+};
+
+/* Reads stdin to its end in 1 MiB pieces into the sink, from stream offset
+ * off, counting progress; 0 or -errno (message set). */
+static int feed_stdin(const struct sink *sk, uint64_t off, bool progress)
 {
 	const size_t bufsize = 1 << 20;
 	char *buf = malloc(bufsize);
-	uint64_t off = tf_recv_offset(r);
 	struct tf_progress *pr = tf_progress_new("receive", 0, progress);
 	int rc = 0;
 
@@ -74,16 +82,10 @@ static int recv_stdin(struct tf_recv *r, bool progress)
 			break;
 		}
 		if (n == 0) {
-			rc = tf_recv_finish(r);
+			rc = sk->finish(sk->ctx);
 			break;
 		}
-		if (off == 0 && tf_repl_is_repl(buf, (size_t)n)) {
-			rc = tf_fail(EINVAL, "this is a replication stream (thinfs send -R/--all): "
-					     "receive it with 'thinfs receive TARGET', without LV");
-			break;
-		}
-		progress_total(pr, buf, (size_t)n, off);
-		if ((rc = tf_recv_write(r, buf, (size_t)n, off)) < 0)
+		if ((rc = sk->write(sk->ctx, buf, (size_t)n, off, pr)) < 0)
 			break;
 		off += (uint64_t)n;
 		tf_progress_add(pr, (uint64_t)n);
@@ -93,14 +95,45 @@ static int recv_stdin(struct tf_recv *r, bool progress)
 	return rc;
 }
 
+static int volume_write(void *ctx, const char *buf, size_t n, uint64_t off, struct tf_progress *pr)
+{
+	if (off == 0 && tf_repl_is_repl(buf, n))
+		return tf_fail(EINVAL, "this is a replication stream (thinfs send -R/--all): "
+				       "receive it with 'thinfs receive TARGET', without LV");
+	progress_total(pr, buf, n, off);
+	return tf_recv_write(ctx, buf, n, off);
+}
+
+static int volume_finish(void *ctx)
+{
+	return tf_recv_finish(ctx);
+}
+
+static int recv_stdin(struct tf_recv *r, bool progress)
+{
+	const struct sink sk = {.write = volume_write, .finish = volume_finish, .ctx = r};
+
+	return feed_stdin(&sk, tf_recv_offset(r), progress);
+}
+
+static int repl_write(void *ctx, const char *buf, size_t n, uint64_t off, struct tf_progress *pr)
+{
+	(void)off;
+	(void)pr;
+	return tf_repl_recv_write(ctx, buf, n);
+}
+
+static int repl_finish(void *ctx)
+{
+	return tf_repl_recv_finish(ctx);
+}
+
 /* A replication stream: TARGET only. */
 static int receive_repl(const struct tf_cmd *cmd, const struct recv_args *a, const char *target)
 {
 	struct tf_repl_recv_opts o = {
 	    .prefix = a->prefix, .prune = a->prune, .force = a->o.force, .report = stdout};
-	const size_t bufsize = 1 << 20;
 	struct tf_repl_recv *r;
-	char *buf;
 	int rc;
 
 	if (a->print_state)
@@ -109,33 +142,11 @@ static int receive_repl(const struct tf_cmd *cmd, const struct recv_args *a, con
 		return tf_cli_usage(cmd, "a replication receive resumes by itself: run it again");
 	if (isatty(0))
 		return tf_cli_usage(cmd, "stdin is a terminal; pipe a stream from 'thinfs send'");
-	if (!(buf = malloc(bufsize)))
+	if (tf_repl_recv_open(target, &o, &r) < 0)
 		return tf_cli_fail(cmd);
-	if (tf_repl_recv_open(target, &o, &r) < 0) {
-		free(buf);
-		return tf_cli_fail(cmd);
-	}
-	struct tf_progress *pr = tf_progress_new("receive", 0, a->progress);
-	for (;;) {
-		ssize_t n = read(0, buf, bufsize);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = tf_fail(errno, "stdin: %s", strerror(errno));
-			break;
-		}
-		if (n == 0) {
-			rc = tf_repl_recv_finish(r);
-			break;
-		}
-		if ((rc = tf_repl_recv_write(r, buf, (size_t)n)) < 0)
-			break;
-		tf_progress_add(pr, (uint64_t)n);
-	}
-	tf_progress_end(pr);
-	rc = rc < 0 ? tf_cli_fail(cmd) : TF_EXIT_OK;
+	const struct sink sk = {.write = repl_write, .finish = repl_finish, .ctx = r};
+	rc = feed_stdin(&sk, 0, a->progress) < 0 ? tf_cli_fail(cmd) : TF_EXIT_OK;
 	tf_repl_recv_close(r);
-	free(buf);
 	return rc;
 }
 

@@ -61,11 +61,13 @@ static struct clone_target *ct(struct tf_target *t)
 	return (struct clone_target *)t;
 }
 
-/* Tags of VG/name into out (one line); -ENOENT if the LV does not exist. */
-static int lv_tags(struct lvm_replica *l, const char *name, char *out, size_t len)
+/* One lvs line of VG/name's fields into out; -ENOENT if the LV does not
+ * exist. */
+static int lv_fields(struct lvm_replica *l, const char *name, const char *fields, char *out,
+		     size_t len)
 {
 	char full[300];
-	const char *argv[] = {"lvs", "--noheadings", "-o", "lv_tags", full, NULL};
+	const char *argv[] = {"lvs", "--noheadings", "-o", fields, full, NULL};
 
 	snprintf(full, sizeof(full), "%s/%s", l->vg, name);
 	if (tf_lvm_run(argv, out, len) < 0) {
@@ -76,19 +78,16 @@ static int lv_tags(struct lvm_replica *l, const char *name, char *out, size_t le
 	return 0;
 }
 
-/* Its pool and tags: "POOL TAGS"; -ENOENT if the LV does not exist. */
+/* Tags of VG/name (one line). */
+static int lv_tags(struct lvm_replica *l, const char *name, char *out, size_t len)
+{
+	return lv_fields(l, name, "lv_tags", out, len);
+}
+
+/* Its pool and tags: "POOL TAGS". */
 static int lv_pool_tags(struct lvm_replica *l, const char *name, char *out, size_t len)
 {
-	char full[300];
-	const char *argv[] = {"lvs", "--noheadings", "-o", "pool_lv,lv_tags", full, NULL};
-
-	snprintf(full, sizeof(full), "%s/%s", l->vg, name);
-	if (tf_lvm_run(argv, out, len) < 0) {
-		tf_err_clear();
-		return -ENOENT;
-	}
-	out[strcspn(out, "\n")] = '\0';
-	return 0;
+	return lv_fields(l, name, "pool_lv,lv_tags", out, len);
 }
 
 /* Finds "prefix<value>" among comma-separated tags; copies value. */

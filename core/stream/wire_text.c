@@ -21,8 +21,9 @@ int tf_wire_text_get(const char *field, size_t n, char *out, const char *what, c
 		return tf_fail(EBADMSG, "%s: field %s is not terminated", what, name);
 	for (const uint8_t *c = p; c < end; c++)
 		if (*c < 0x20 || *c > 0x7e)
-			return tf_fail(EBADMSG, "%s: field %s has a non-printable byte 0x%02x at %zu",
-				       what, name, *c, (size_t)(c - p));
+			return tf_fail(EBADMSG,
+				       "%s: field %s has a non-printable byte 0x%02x at %zu", what,
+				       name, *c, (size_t)(c - p));
 	for (const uint8_t *c = end; c < p + n; c++)
 		if (*c)
 			return tf_fail(EBADMSG, "%s: field %s has bytes after its end", what, name);
