@@ -19,20 +19,23 @@ nodes "$IX" >/tmp/held
 # The index is left alone while the pool churns; a throwaway index of each
 # round says which blocks hold which nodes now.
 reused=
-for i in $(seq 1 12); do
+for i in $(seq 1 20); do
 	lvremove -qy vg9/snap >/dev/null
-	# 64 chunks across the origin, each written and flushed on its own: 64
-	# commits, each copying a root-to-leaf path, run the kernel's metadata
-	# allocator round the 2 MiB metadata device within a few rounds.
+	# 256 chunks across the origin, each written and flushed on its own: 256
+	# commits, each copying a root-to-leaf path.  The kernel's metadata
+	# allocator moves on from the last block it gave out, so the churn has
+	# to run it round the whole 2 MiB metadata device (512 blocks) before a
+	# freed block comes back; how many rounds that takes depends on the
+	# kernel, hence the loop.
 	python3 - "$i" <<'PY'
 import mmap, os, sys
 i = int(sys.argv[1])
 fd = os.open("/dev/vg9/origin", os.O_WRONLY | os.O_DIRECT)
 buf = mmap.mmap(-1, 65536)
-for k in range(64):
+for k in range(256):
     buf.seek(0)
     buf.write(os.urandom(65536))
-    os.pwrite(fd, buf, (k * 32 + i % 32) * 65536)
+    os.pwrite(fd, buf, (k * 8 + i % 8) * 65536)
     os.fsync(fd)
 os.close(fd)
 PY
@@ -40,6 +43,7 @@ PY
 	"$THINFS" index vg9/pool --index /run/probe.db --rebuild >/dev/null || { fail "probe $i"; break; }
 	nodes /run/probe.db >/tmp/now
 	reused=$(awk 'NR == FNR { p[$1] = $2; next } ($1 in p) && p[$1] != $2 { print $1; exit }' /tmp/held /tmp/now)
+	echo "round $i: blocks holding another node now: $(awk 'NR == FNR { p[$1] = $2; next } ($1 in p) && p[$1] != $2 { c++ } END { print c + 0 }' /tmp/held /tmp/now)"
 	[ -n "$reused" ] && break
 done
 echo "rounds: $i; a block holding another node now: ${reused:-none}"
