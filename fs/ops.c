@@ -310,8 +310,11 @@ static bool read_zero_copy(struct tf_fs *fs, fuse_req_t req, const struct tf_sub
 	}
 	u.v.count = n ? n : 1; /* an empty reply: one empty memory buffer */
 	/* libfuse splices descriptor buffers to the kernel when the kernel
-	 * allows it (op_init asks) and copies through memory otherwise. */
-	rc = fuse_reply_data(req, &u.v, FUSE_BUF_SPLICE_MOVE);
+	 * allows it (op_init asks) and copies through memory otherwise.  No
+	 * SPLICE_MOVE: a moved page leaves the data image's (or the thin
+	 * device's) page cache, and snapshots share those chunks, so the next
+	 * reader of a sharing volume would go to the disk. */
+	rc = fuse_reply_data(req, &u.v, 0);
 	if (rc == 0)
 		atomic_fetch_add(&fs->bytes_served, (uint64_t)got);
 	else
@@ -523,8 +526,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_write = 1 << 20;
 	conn->max_readahead = 1 << 20;
 	/* Zero-copy reads: replies splice pages from the data image or the
-	 * thin device into the kernel, and may move them. */
-	conn->want |= conn->capable & (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+	 * thin device into the kernel, which copies them into the reader's
+	 * pages (never moves them: see read_zero_copy). */
+	conn->want |= conn->capable & FUSE_CAP_SPLICE_WRITE;
 	/* Lookups and listings of one directory at once, so a lookup in
 	 * deltas/<lv>/ that plans a stream does not hold up ls of it.  libfuse
 	 * before 3.17.1 never tells the kernel (the kernel then serializes
