@@ -4,13 +4,14 @@
  * a status line, --json, a Prometheus textfile and pool usage alerts.
  * The target kinds are in rep_target.c / rep_target_ssh.c. */
 #include "cli.h"
-#include "rep_run.h"
+#include "rep_stale.h"
 #include "rep_target.h"
 #include "replicate.h"
 #include "replicate_config.h"
 #include "replicate_state.h"
 
 #include "core/base/err.h"
+#include "core/base/run.h"
 #include "core/base/strbuf.h"
 #include "core/stream/stream.h"
 #include "index/delta.h"
@@ -90,7 +91,7 @@ static int lvm2(const char *a0, const char *a1, const char *a2, const char *a3, 
 		const char *a5, const char *a6)
 {
 	const char *argv[] = {a0, a1, a2, a3, a4, a5, a6, NULL};
-	return rep_run(argv, NULL);
+	return tf_run_ok(argv, NULL, NULL);
 }
 
 /* Sends snapshot `name` (from `base`, or full) into the target. */
@@ -245,13 +246,13 @@ static int cycle(const struct rep_job *j, const struct rep_opts *o, struct rep_s
 	if (src.n && snap_time(src.v[src.n - 1].name) >= when)
 		when = snap_time(src.v[src.n - 1].name) + 1;
 	snap_name(lv, j->prefix, when, name, sizeof(name));
-	if (j->pre[0] && (rc = rep_run_shell(j->pre, "--pre")) < 0) {
+	if (j->pre[0] && (rc = tf_run_shell(j->pre, "--pre")) < 0) {
 		if (j->post[0])
-			rep_run_shell(j->post, "--post");
+			tf_run_shell(j->post, "--post");
 		goto out;
 	}
 	rc = lvm2("lvcreate", "-qy", "-s", "-n", name, j->source, NULL);
-	hook_rc = j->post[0] ? rep_run_shell(j->post, "--post") : 0;
+	hook_rc = j->post[0] ? tf_run_shell(j->post, "--post") : 0;
 	if (rc < 0)
 		goto out;
 	if ((rc = rep_snaps_add(&src, name, "-")) < 0)

@@ -3,8 +3,8 @@
 #include "doctor.h"
 
 #include "core/base/err.h"
+#include "core/base/run.h"
 #include "core/base/vec.h"
-#include "run.h"
 
 #include <errno.h>
 #include <inttypes.h>

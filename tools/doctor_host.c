@@ -3,7 +3,7 @@
  * it activates a pool, LVM's autoextend settings, FUSE. */
 #include "doctor.h"
 
-#include "run.h"
+#include "core/base/run.h"
 
 #include <errno.h>
 #include <fcntl.h>

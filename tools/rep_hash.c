@@ -3,9 +3,10 @@
 #include "rep_hash.h"
 
 #include "cli.h"
-#include "rep_run.h"
+#include "rep_stale.h"
 
 #include "core/base/err.h"
+#include "core/base/run.h"
 #include "core/io/sha256.h"
 #include "core/pool/pool.h"
 #include "index/index.h"
@@ -185,7 +186,7 @@ int rep_lv_pool(const char *vg_lv, char *pool, size_t len)
 {
 	const char *argv[] = {"lvs", "--noheadings", "-o", "pool_lv", vg_lv, NULL};
 	char *out = NULL, name[256] = "";
-	int rc = rep_run(argv, &out);
+	int rc = tf_run_ok(argv, NULL, &out);
 
 	if (rc < 0)
 		return tf_fail_ctx(rc, "%s: ", vg_lv);

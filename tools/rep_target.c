@@ -3,11 +3,11 @@
  * Streams are applied in-process by the receive engine (core/stream). */
 #include "rep_target.h"
 
-#include "rep_run.h"
 #include "replicate.h"
 #include "ssh_target.h"
 
 #include "core/base/err.h"
+#include "core/base/run.h"
 #include "core/base/vec.h"
 #include "core/stream/receive.h"
 
@@ -279,7 +279,7 @@ static int dir_hashes(struct rep_target *t, const char *name, struct rep_hashes 
 static int lvm_cmd(const char *a0, const char *a1, const char *a2, const char *a3, const char *a4)
 {
 	const char *argv[] = {a0, a1, a2, a3, a4, NULL};
-	return rep_run(argv, NULL);
+	return tf_run_ok(argv, NULL, NULL);
 }
 
 static int lvm_list_in(const char *vg, const char *pool, const char *spec, bool cleanup,
@@ -292,7 +292,7 @@ static int lvm_list_in(const char *vg, const char *pool, const char *spec, bool 
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = rep_run(argv, &text)) < 0)
+	if ((rc = tf_run_ok(argv, NULL, &text)) < 0)
 		return tf_fail_ctx(rc, "%s: ", spec);
 	for (line = strtok_r(text, "\n", &save); line && rc == 0;
 	     line = strtok_r(NULL, "\n", &save)) {
@@ -362,7 +362,7 @@ static int lvm_recv_begin(struct rep_target *t, const char *base, const char *na
 		size_t n = 7;
 
 		snprintf(bfull, sizeof(bfull), "%s/%s", l->vg, base);
-		if ((rc = rep_run(tags, &text)) < 0)
+		if ((rc = tf_run_ok(tags, NULL, &text)) < 0)
 			return rc;
 		for (tag = strtok_r(text, ", \n", &save); tag && n + 3 < 16;
 		     tag = strtok_r(NULL, ", \n", &save)) {
@@ -373,7 +373,7 @@ static int lvm_recv_begin(struct rep_target *t, const char *base, const char *na
 		}
 		snap[n++] = bfull;
 		snap[n] = NULL;
-		rc = rep_run(snap, NULL);
+		rc = tf_run_ok(snap, NULL, NULL);
 		free(text);
 		if (rc < 0)
 			return rc;
@@ -400,7 +400,7 @@ static int lvm_recv_end(struct rep_target *t, bool ok)
 		rc = lvm_cmd("lvchange", "-qy", "-pr", full, NULL);
 	if (rc == 0) {
 		const char *mv[] = {"lvrename", "-qy", l->vg, l->incoming, l->name, NULL};
-		rc = rep_run(mv, NULL);
+		rc = tf_run_ok(mv, NULL, NULL);
 	}
 	if (rc < 0) {
 		int e = rc;
@@ -435,7 +435,7 @@ int rep_pool_usage(const char *vg_pool, double *data, double *meta)
 			      "-o",	     "data_percent,metadata_percent",
 			      vg_pool,	     NULL};
 	char *out = NULL;
-	int rc = rep_run(argv, &out);
+	int rc = tf_run_ok(argv, NULL, &out);
 
 	if (rc < 0)
 		return tf_fail_ctx(rc, "%s: ", vg_pool);

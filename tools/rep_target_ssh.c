@@ -4,10 +4,11 @@
  * only names, keys and hashes come back.  Also the serving end of it. */
 #include "rep_target.h"
 
-#include "rep_run.h"
 #include "ssh_target.h"
 
 #include "core/base/err.h"
+#include "core/base/run.h"
+#include "core/io/fdio.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -20,7 +21,7 @@
 struct ssh_rtarget {
 	struct rep_target t;
 	struct ssh_target s;
-	struct rep_child c;
+	struct tf_child c;
 	bool receiving;
 };
 
@@ -28,6 +29,9 @@ static struct ssh_rtarget *st(struct rep_target *t)
 {
 	return (struct ssh_rtarget *)t;
 }
+
+/* ssh may pass LC_* on to the far end: keep the user's, not C. */
+static const struct tf_run_opts ssh_opts = {.keep_locale = true};
 
 /* Runs thinfs with `args` on the remote end; its stdout to *out. */
 static int remote(struct ssh_rtarget *s, const char *const args[], char **out)
@@ -37,7 +41,7 @@ static int remote(struct ssh_rtarget *s, const char *const args[], char **out)
 
 	if (rc < 0)
 		return rc;
-	rc = rep_run((const char *const *)argv, out);
+	rc = tf_run_ok((const char *const *)argv, &ssh_opts, out);
 	ssh_argv_free(argv);
 	return rc < 0 ? tf_fail_ctx(rc, "%s: ", s->t.spec) : 0;
 }
@@ -77,7 +81,7 @@ static int ssh_recv_begin(struct rep_target *t, const char *base, const char *na
 	if (rc < 0)
 		return rc;
 	signal(SIGPIPE, SIG_IGN); /* a dropped link is an EPIPE, reported */
-	rc = rep_child_start((const char *const *)argv, 1, 0, &s->c);
+	rc = tf_child_start((const char *const *)argv, true, false, false, &s->c);
 	ssh_argv_free(argv);
 	s->receiving = rc == 0;
 	return rc;
@@ -86,12 +90,12 @@ static int ssh_recv_begin(struct rep_target *t, const char *base, const char *na
 static int ssh_recv_write(struct rep_target *t, const void *buf, size_t len)
 {
 	struct ssh_rtarget *s = st(t);
-	int rc = rep_write_all(s->c.in, buf, len, t->spec);
+	int rc = tf_write_all(s->c.in, buf, len, t->spec);
 
 	/* The far end stopped reading: its own message says why. */
 	if (rc == -EPIPE && s->receiving) {
 		s->receiving = false;
-		rc = rep_child_wait(&s->c, t->spec);
+		rc = tf_child_wait(&s->c, t->spec);
 		if (rc == 0)
 			rc = tf_fail(EPIPE, "%s: the receiving end quit early", t->spec);
 	}
@@ -109,7 +113,7 @@ static int ssh_recv_end(struct rep_target *t, bool ok)
 	s->receiving = false;
 	if (!ok) /* the other end sees a cut stream and keeps its target */
 		kill(s->c.pid, SIGTERM);
-	rc = rep_child_wait(&s->c, t->spec);
+	rc = tf_child_wait(&s->c, t->spec);
 	return ok ? rc : -ECANCELED;
 }
 

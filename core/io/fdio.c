@@ -8,6 +8,22 @@
 #include <string.h>
 #include <unistd.h>
 
+int tf_write_all(int fd, const void *buf, size_t len, const char *name)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return tf_fail(errno, "%s: %s", name, strerror(errno));
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int tf_pwrite_all(int fd, const void *buf, size_t len, uint64_t off, const char *name)
 {
 	size_t done = 0;

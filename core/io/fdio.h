@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Writes all of buf to a pipe or stream fd (EINTR retried); the message
+ * names it by `name` and the cause. */
+int tf_write_all(int fd, const void *buf, size_t len, const char *name);
 int tf_pwrite_all(int fd, const void *buf, size_t len, uint64_t off, const char *name);
 /* Writes zeros over [off, off+len): the fallback where no hole punching or
  * zeroing command is available, so no old byte survives. */

@@ -14,6 +14,7 @@
  * the thin device, so a snapshot being read cannot vanish under the reader.
  */
 #include "core/base/err.h"
+#include "core/base/run.h"
 #include "core/base/vec.h"
 #include "core/io/bio.h"
 #include "core/lvm/dm.h"
@@ -30,7 +31,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 struct live_dev {
@@ -61,53 +61,28 @@ struct live {
  * complaints are caught, and the first one goes into our one message. */
 static int read_vg(const char *vg, struct tf_lvm_vg **out)
 {
-	char path[] = "/tmp/thinfs-vg-XXXXXX", said[512] = "";
-	int fd = mkstemp(path), status, rc, errpipe[2];
-	size_t have = 0;
-	ssize_t n;
-	pid_t pid;
+	char path[] = "/tmp/thinfs-vg-XXXXXX", said[512];
+	const char *argv[] = {"vgcfgbackup", "-q", "-f", path, vg, NULL};
+	int fd = mkstemp(path), rc;
+	struct tf_run_result r;
 
 	if (fd < 0)
 		return tf_fail(errno, "%s: cannot create a temp file: %s", vg, strerror(errno));
 	close(fd);
-	if (pipe2(errpipe, O_CLOEXEC) < 0) {
+	if ((rc = tf_run_with(argv, &(struct tf_run_opts){0}, &r)) < 0) {
 		unlink(path);
-		return tf_fail(errno, "%s: %s", vg, strerror(errno));
-	}
-	pid = fork();
-	if (pid < 0) {
-		unlink(path);
-		close(errpipe[0]);
-		close(errpipe[1]);
-		return tf_fail(errno, "%s: cannot fork: %s", vg, strerror(errno));
-	}
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDWR);
-		if (devnull >= 0) {
-			dup2(devnull, 0);
-			dup2(devnull, 1);
-		}
-		dup2(errpipe[1], 2);
-		setenv("LVM_SUPPRESS_FD_WARNINGS", "1", 1);
-		execlp("vgcfgbackup", "vgcfgbackup", "-q", "-f", path, vg, (char *)NULL);
-		_exit(127);
-	}
-	close(errpipe[1]);
-	while ((n = read(errpipe[0], said + have, sizeof(said) - 1 - have)) > 0 ||
-	       (n < 0 && errno == EINTR))
-		have += n > 0 ? (size_t)n : 0;
-	close(errpipe[0]);
-	said[have] = '\0';
-	said[strcspn(said, "\n")] = '\0';
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		unlink(path);
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+		if (rc == -ENOENT)
 			return tf_fail(ENOENT, "%s: cannot run vgcfgbackup: is LVM installed?", vg);
-		return tf_fail(ENOENT, "%s: no such volume group (vgcfgbackup: %s)", vg,
-			       *said ? said + strspn(said, " ") : "failed");
+		return rc;
 	}
+	if (r.status != 0) {
+		tf_run_first_line(r.err, said, sizeof(said));
+		tf_run_free(&r);
+		unlink(path);
+		return tf_fail(ENOENT, "%s: no such volume group (vgcfgbackup: %s)", vg,
+			       *said ? said : "failed");
+	}
+	tf_run_free(&r);
 	rc = tf_lvm_parse_file(path, out);
 	unlink(path);
 	return rc;

@@ -50,9 +50,6 @@ int tf_target_lvm_open(const char *vg_pool, const char *lv, struct tf_target **o
 /* A session over a target made elsewhere (the replication receive's);
  * takes t, freeing it on failure. */
 int tf_recv_open_target(struct tf_target *t, const struct tf_recv_opts *o, struct tf_recv **out);
-/* Runs an LVM command without a shell (target_lvm.c); its output goes to
- * out; -EIO naming the command and its first line if it fails. */
-int tf_lvm_run(const char *const argv[], char *out, size_t outlen);
 
 /* The checkpoint file: "THINFSCP", u32 LE payload size, u32 LE crc32c of
  * the payload, then the payload (struct tf_parser_checkpoint as this build

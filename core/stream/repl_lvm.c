@@ -11,7 +11,7 @@
  * receive also uses, thinfs_src_<pool key>_<thin id>, thinfs_lin_<lineage
  * key>, thinfs_name_<source name>, and the source's own LVM tags — and is
  * renamed to V (an older V is renamed aside and removed).  LVM commands go
- * through tf_lvm_run (target_lvm.c); thinfs never touches the pool's
+ * through tf_run_ok (core/base/run.h); thinfs never touches the pool's
  * devices.  A cut-off volume keeps its staging LV and a checkpoint,
  * $THINFS_STATE_DIR/repl-VG-V.resume, for the rerun.
  *
@@ -22,6 +22,7 @@
 #include "core/stream/repl_internal.h"
 
 #include "core/base/err.h"
+#include "core/base/run.h"
 #include "core/io/fdio.h"
 
 #include <errno.h>
@@ -66,15 +67,16 @@ static struct clone_target *ct(struct tf_target *t)
 static int lv_fields(struct lvm_replica *l, const char *name, const char *fields, char *out,
 		     size_t len)
 {
-	char full[300];
+	char full[300], *text;
 	const char *argv[] = {"lvs", "--noheadings", "-o", fields, full, NULL};
 
 	snprintf(full, sizeof(full), "%s/%s", l->vg, name);
-	if (tf_lvm_run(argv, out, len) < 0) {
+	if (tf_run_ok(argv, NULL, &text) < 0) {
 		tf_err_clear();
 		return -ENOENT;
 	}
-	out[strcspn(out, "\n")] = '\0';
+	snprintf(out, len, "%.*s", (int)strcspn(text, "\n"), text);
+	free(text);
 	return 0;
 }
 
@@ -153,7 +155,7 @@ static int run_lv(const char *cmd, const char *opt, const char *vg, const char *
 		argv[2] = full;
 		argv[3] = NULL;
 	}
-	return tf_lvm_run(argv, NULL, 0);
+	return tf_run_ok(argv, NULL, NULL);
 }
 
 static int clone_begin(struct tf_target *t, const struct tf_stream_header *h, bool force,
@@ -169,7 +171,7 @@ static int clone_begin(struct tf_target *t, const struct tf_stream_header *h, bo
 	snprintf(size, sizeof(size), "%" PRIu64 "b", h->volume_bytes);
 	if (resuming) {
 		const char *act[] = {"lvchange", "-qy", "-ay", "-K", full, NULL};
-		if ((rc = tf_lvm_run(act, NULL, 0)) < 0)
+		if ((rc = tf_run_ok(act, NULL, NULL)) < 0)
 			return rc;
 	} else {
 		if (lv_tags(l, c->stage, tags, sizeof(tags)) == 0 &&
@@ -180,17 +182,17 @@ static int clone_begin(struct tf_target *t, const struct tf_stream_header *h, bo
 			const char *snap[] = {"lvcreate", "-qy", "-s",	"-n", c->stage,
 					      "-ay",	  "-K",	 "-kn", base, NULL};
 			snprintf(base, sizeof(base), "%s/%s", l->vg, c->base);
-			if ((rc = tf_lvm_run(snap, NULL, 0)) < 0)
+			if ((rc = tf_run_ok(snap, NULL, NULL)) < 0)
 				return rc;
 			const char *rs[] = {"lvresize", "-qy", "-f", "-L", size, full, NULL};
-			if (c->base_size != h->volume_bytes && (rc = tf_lvm_run(rs, NULL, 0)) < 0)
+			if (c->base_size != h->volume_bytes && (rc = tf_run_ok(rs, NULL, NULL)) < 0)
 				return rc;
 		} else {
 			char pool[300];
 			const char *mk[] = {"lvcreate", "-qy", "-V",	 size, "-T",
 					    pool,	"-n",  c->stage, NULL};
 			snprintf(pool, sizeof(pool), "%s/%s", l->vg, l->pool);
-			if ((rc = tf_lvm_run(mk, NULL, 0)) < 0)
+			if ((rc = tf_run_ok(mk, NULL, NULL)) < 0)
 				return rc;
 		}
 	}
@@ -305,7 +307,7 @@ static int retag(struct clone_target *c, const char *tag)
 	}
 	argv[n++] = full;
 	argv[n] = NULL;
-	rc = tf_lvm_run(argv, NULL, 0);
+	rc = tf_run_ok(argv, NULL, NULL);
 	free(copy);
 	return rc;
 }
@@ -332,11 +334,11 @@ static int clone_commit(struct tf_target *t, const struct tf_target_state *st,
 		const char *mv[] = {"lvrename", "-qy", l->vg, c->lv, old, NULL};
 		if (run_lv("lvremove", NULL, l->vg, old) < 0) /* a leftover, if any */
 			tf_err_clear();
-		if ((rc = tf_lvm_run(mv, NULL, 0)) < 0)
+		if ((rc = tf_run_ok(mv, NULL, NULL)) < 0)
 			return rc;
 	}
 	const char *mv2[] = {"lvrename", "-qy", l->vg, c->stage, c->lv, NULL};
-	if ((rc = tf_lvm_run(mv2, NULL, 0)) < 0)
+	if ((rc = tf_run_ok(mv2, NULL, NULL)) < 0)
 		return rc;
 	if (c->replacing && run_lv("lvremove", NULL, l->vg, old) < 0)
 		tf_err_clear(); /* the new volume is in place; a leftover is harmless */
@@ -436,24 +438,25 @@ static int lvm_place(struct tf_replica *rep, const char *name, const struct tf_r
 static int lvm_list(struct tf_replica *rep, tf_replica_list_fn fn, void *ctx)
 {
 	struct lvm_replica *l = lr(rep);
-	char out[2048], sel[300], *save = NULL;
+	char *out, sel[300], *save = NULL;
 	const char *argv[] = {"lvs", "--noheadings", "-o", "lv_name", "-S", sel, l->vg, NULL};
 	int rc;
 
 	snprintf(sel, sizeof(sel), "pool_lv=%s", l->pool);
-	if ((rc = tf_lvm_run(argv, out, sizeof(out))) < 0)
+	if ((rc = tf_run_ok(argv, NULL, &out)) < 0) /* as many LVs as the pool holds */
 		return rc;
-	for (char *tok = strtok_r(out, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
+	for (char *tok = strtok_r(out, " \t\n", &save); tok && rc >= 0;
+	     tok = strtok_r(NULL, " \t\n", &save)) {
 		struct tf_replica_state st;
 
 		if (lvm_state(rep, tok, &st) < 0 || !st.has_state) {
 			tf_err_clear();
 			continue;
 		}
-		if ((rc = fn(ctx, tok, &st)) < 0)
-			return rc;
+		rc = fn(ctx, tok, &st);
 	}
-	return 0;
+	free(out);
+	return rc < 0 ? rc : 0;
 }
 
 static int lvm_remove(struct tf_replica *rep, const char *name)

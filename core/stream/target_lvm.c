@@ -20,6 +20,7 @@
 #include "core/stream/receive_internal.h"
 
 #include "core/base/err.h"
+#include "core/base/run.h"
 #include "core/io/fdio.h"
 #include "core/io/sha256.h"
 
@@ -32,7 +33,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 struct lvm_target {
@@ -49,49 +49,6 @@ struct lvm_target {
 static struct lvm_target *lt(struct tf_target *t)
 {
 	return (struct lvm_target *)t;
-}
-
-/* Runs an LVM command without a shell; its first output line goes to out. */
-static int run(const char *const argv[], char *out, size_t outlen)
-{
-	int pipefd[2], status;
-	char buf[2048];
-	size_t have = 0;
-	ssize_t n;
-	pid_t pid;
-
-	if (pipe(pipefd) < 0)
-		return tf_fail(errno, "%s: %s", argv[0], strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		return tf_fail(errno, "%s: cannot fork: %s", argv[0], strerror(errno));
-	if (pid == 0) {
-		dup2(pipefd[1], 1);
-		dup2(pipefd[1], 2);
-		close(pipefd[0]);
-		setenv("LVM_SUPPRESS_FD_WARNINGS", "1", 1);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	while ((n = read(pipefd[0], buf + have, sizeof(buf) - 1 - have)) > 0)
-		have += (size_t)n;
-	close(pipefd[0]);
-	buf[have] = '\0';
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (out)
-		snprintf(out, outlen, "%s", buf);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		buf[strcspn(buf, "\n")] = '\0';
-		return tf_fail(EIO, "%s %s failed: %s", argv[0], argv[1] ? argv[1] : "", buf);
-	}
-	return 0;
-}
-
-int tf_lvm_run(const char *const argv[], char *out, size_t outlen)
-{
-	return run(argv, out, outlen);
 }
 
 static void state_tag(const char *identity, uint32_t thin_id, const uint8_t fp[32], char *tag,
@@ -113,17 +70,18 @@ static void state_tag(const char *identity, uint32_t thin_id, const uint8_t fp[3
 static int lv_exists(struct lvm_target *l, const char *name, char *tags, size_t tlen,
 		     uint64_t *size)
 {
-	char full[300], out[2048];
+	char full[300], *out;
 	const char *argv[] = {"lvs", "--noheadings",	"--nosuffix", "--units", "b",
 			      "-o",  "lv_size,lv_tags", full,	      NULL};
 
 	snprintf(full, sizeof(full), "%s/%s", l->vg, name);
-	if (run(argv, out, sizeof(out)) < 0)
+	if (tf_run_ok(argv, NULL, &out) < 0)
 		return 0;
 	if (size)
 		*size = strtoull(out, NULL, 10);
 	if (tags)
 		snprintf(tags, tlen, "%s", out);
+	free(out);
 	return 1;
 }
 
@@ -131,13 +89,17 @@ static int lv_exists(struct lvm_target *l, const char *name, char *tags, size_t 
  * (discards=passdown or nopassdown), else 0. */
 static uint64_t pool_discard_chunk(struct lvm_target *l)
 {
-	char full[300], out[2048], mode[64] = "";
+	char full[300], *out, mode[64] = "";
 	unsigned long long chunk = 0;
 	const char *argv[] = {"lvs", "--noheadings",	    "--nosuffix", "--units", "b",
 			      "-o",  "discards,chunk_size", full,	  NULL};
 
 	snprintf(full, sizeof(full), "%s/%s", l->vg, l->pool);
-	if (run(argv, out, sizeof(out)) < 0 || sscanf(out, " %63s %llu", mode, &chunk) != 2)
+	if (tf_run_ok(argv, NULL, &out) < 0)
+		return 0;
+	int fields = sscanf(out, " %63s %llu", mode, &chunk);
+	free(out);
+	if (fields != 2)
 		return 0;
 	if (strcmp(mode, "passdown") != 0 && strcmp(mode, "nopassdown") != 0)
 		return 0;
@@ -201,26 +163,26 @@ static int lvm_begin(struct tf_target *t, const struct tf_stream_header *h, bool
 	if (!resuming) {
 		if (lv_exists(l, l->stage, NULL, 0, NULL)) {
 			const char *rm[] = {"lvremove", "-qy", stage_full, NULL};
-			if ((rc = run(rm, NULL, 0)) < 0)
+			if ((rc = tf_run_ok(rm, NULL, NULL)) < 0)
 				return rc;
 		}
 		if (h->incremental) {
 			const char *snap[] = {"lvcreate", "-qy", "-s",	"-n", l->stage,
 					      "-ay",	  "-K",	 "-kn", full, NULL};
-			rc = run(snap, NULL, 0);
+			rc = tf_run_ok(snap, NULL, NULL);
 		} else {
 			char pool[300];
 			const char *mk[] = {"lvcreate", "-qy", "-V",	 size, "-T",
 					    pool,	"-n",  l->stage, NULL};
 			snprintf(pool, sizeof(pool), "%s/%s", l->vg, l->pool);
 			snprintf(size, sizeof(size), "%" PRIu64 "b", h->volume_bytes);
-			rc = run(mk, NULL, 0);
+			rc = tf_run_ok(mk, NULL, NULL);
 		}
 		if (rc < 0)
 			return rc;
 	} else {
 		const char *act[] = {"lvchange", "-qy", "-ay", "-K", stage_full, NULL};
-		if ((rc = run(act, NULL, 0)) < 0)
+		if ((rc = tf_run_ok(act, NULL, NULL)) < 0)
 			return rc;
 	}
 	l->fd = open(l->stage_dev, O_RDWR | O_CLOEXEC);
@@ -349,28 +311,29 @@ static int lvm_commit(struct tf_target *t, const struct tf_target_state *st, uin
 					     old_tag,	 stage_full, NULL};
 			snprintf(old_tag, sizeof(old_tag), "%.47s", p);
 			old_tag[strcspn(old_tag, ", \n")] = '\0';
-			run(del, NULL, 0);
+			tf_run_ok(del, NULL, NULL);
 		}
 	}
 	const char *add[] = {"lvchange", "-qy", "--addtag", tag, stage_full, NULL};
-	if ((rc = run(add, NULL, 0)) < 0)
+	if ((rc = tf_run_ok(add, NULL, NULL)) < 0)
 		return rc;
 	if (lv_exists(l, old, NULL, 0, NULL)) {
 		const char *rm[] = {"lvremove", "-qy", old_full, NULL};
-		if ((rc = run(rm, NULL, 0)) < 0) /* an older kept volume, or a leftover */
+		if ((rc = tf_run_ok(rm, NULL, NULL)) < 0) /* an older kept volume, or a leftover */
 			return rc;
 	}
 	if (lv_exists(l, l->lv, NULL, 0, NULL)) {
 		const char *mv[] = {"lvrename", "-qy", l->vg, l->lv, old, NULL};
-		if ((rc = run(mv, NULL, 0)) < 0)
+		if ((rc = tf_run_ok(mv, NULL, NULL)) < 0)
 			return rc;
 	}
 	const char *mv2[] = {"lvrename", "-qy", l->vg, l->stage, l->lv, NULL};
-	if ((rc = run(mv2, NULL, 0)) < 0)
+	if ((rc = tf_run_ok(mv2, NULL, NULL)) < 0)
 		return rc;
 	if (!t->keep_prev && lv_exists(l, old, NULL, 0, NULL)) {
 		const char *rm[] = {"lvremove", "-qy", old_full, NULL};
-		run(rm, NULL, 0); /* the new LV is in place; a leftover old one is harmless */
+		tf_run_ok(rm, NULL,
+			  NULL); /* the new LV is in place; a leftover old one is harmless */
 	}
 	unlink(l->resume);
 	return 0;
@@ -388,7 +351,7 @@ static void lvm_abort(struct tf_target *t, bool keep)
 	}
 	if (!keep) {
 		snprintf(stage_full, sizeof(stage_full), "%s/%s", l->vg, l->stage);
-		run(rm, NULL, 0);
+		tf_run_ok(rm, NULL, NULL);
 		unlink(l->resume);
 	}
 }
@@ -419,17 +382,22 @@ static const struct tf_target_ops lvm_ops = {
 /* Refuses a VG/POOL that is not a thin pool before anything is created. */
 static int check_pool(struct lvm_target *l)
 {
-	char full[300], out[2048], seg[64] = "";
+	char full[300], seg[64] = "", said[256];
 	const char *argv[] = {"lvs", "--noheadings", "-o", "segtype", full, NULL};
+	struct tf_run_result r;
+	int rc;
 
 	snprintf(full, sizeof(full), "%s/%s", l->vg, l->pool);
-	if (run(argv, out, sizeof(out)) < 0) {
-		const char *why = strstr(out, "  ") ? out + strspn(out, " ") : out;
-		char said[256];
-		snprintf(said, sizeof(said), "%.*s", (int)strcspn(why, "\n"), why);
+	if ((rc = tf_run_with(argv, &(struct tf_run_opts){0}, &r)) < 0)
+		return rc;
+	if (r.status != 0) {
+		tf_run_first_line(r.err_len ? r.err : r.out, said, sizeof(said));
+		tf_run_free(&r);
 		return tf_fail(ENOENT, "%s: no such thin pool (lvs: %s)", full, said);
 	}
-	if (sscanf(out, " %63s", seg) != 1 || strcmp(seg, "thin-pool") != 0)
+	sscanf(r.out, " %63s", seg);
+	tf_run_free(&r);
+	if (strcmp(seg, "thin-pool") != 0)
 		return tf_fail(EINVAL, "%s is not a thin pool (segment type %s)", full,
 			       *seg ? seg : "unknown");
 	return 0;

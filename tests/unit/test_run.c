@@ -1,4 +1,4 @@
-/* test_run.c — tools/run.c, the one way the command line runs programs:
+/* test_run.c — core/base/run.c, the one way the command line runs programs:
  * output and exit status captured, missing programs and hangs reported,
  * no deadlock on large output. */
 #include <setjmp.h>
@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "core/base/err.h"
-#include "tools/run.h"
+#include "core/base/run.h"
 
 #include <errno.h>
 #include <string.h>
