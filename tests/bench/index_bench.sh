@@ -17,26 +17,12 @@
 # Times are the best of N wall-clock runs (noise only adds time).
 # Usage: tests/bench/index_bench.sh [BUILD_DIR]   (default: build)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-B=${1:-build}
-THINFS="$PWD/$B/tools/thinfs"
+. "$(dirname "$0")/lib.sh"
+bench_setup "$@"
 T=$(mktemp -d /tmp/thinfs-ixbench.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 F=tests/fixtures
 
-now() { date +%s.%N; }
-best_of() {
-	local n=$1 best=
-	shift
-	for _ in $(seq "$n"); do
-		local a b
-		a=$(now)
-		"$@" >/dev/null 2>&1
-		b=$(now)
-		best=$(awk -v a="$a" -v b="$b" -v m="$best" 'BEGIN { d = b - a; print (m == "" || d < m) ? d : m }')
-	done
-	echo "$best"
-}
 # cpu_of N CMD...: the least user+system CPU seconds of N runs (a shared
 # machine's load inflates wall time, and fsync waits are the disk's).
 cpu_of() {
@@ -46,11 +32,10 @@ cpu_of() {
 		local c
 		/usr/bin/time -o "$T/cpu" -f "%U %S" "$@" >/dev/null 2>&1 || true
 		c=$(awk '{ print $1 + $2 }' "$T/cpu")
-		best=$(awk -v c="$c" -v m="$best" 'BEGIN { print (m == "" || c < m) ? c : m }')
+		best=$(least "$c" "$best")
 	done
 	echo "$best"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 # fresh_index DB BASE: a copy of the base index (for refresh runs).
 refresh_from() { rm -f "$1"*; cp "$2" "$1"; "$THINFS" index "$3" --index "$1"; }
 
@@ -85,7 +70,7 @@ for _ in 1 2 3 4 5; do
 	rm -f "$T/r.db"*
 	cp "$T/many.db" "$T/r.db"
 	c=$(cpu_of 1 "$THINFS" index "$P1" --index "$T/r.db")
-	c_refresh=$(awk -v c="$c" -v m="$c_refresh" 'BEGIN { print (m == "" || c < m) ? c : m }')
+	c_refresh=$(least "$c" "$c_refresh")
 done
 echo "kernel-many-snapshots (31 devices x ~100,000 mappings; $meta_alloc metadata blocks in use):"
 echo "  thin_dump --dev-id 1 $t_dump1 s, thinfs index --rebuild $t_build s -> R_build = $(ratio "$t_build" "$t_dump1") (target <= 3)"

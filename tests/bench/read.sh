@@ -16,10 +16,9 @@
 # Usage: tests/bench/read.sh [BUILD_DIR]   (default: build; run as root for
 # the 1 MiB splice pipes and read-ahead the mount asks for)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-B=${1:-build}
-THINFS="$PWD/$B/tools/thinfs"
-READDATA="$PWD/$B/tests/readdata"
+. "$(dirname "$0")/lib.sh"
+bench_setup "$@"
+RATIO_DIGITS=2
 # In tmpfs: the image stays in memory and no writeback or disk read lands
 # in a timing (about 5 GiB of RAM).
 T=$(mktemp -d /dev/shm/thinfs-readbench.XXXXXX)
@@ -28,21 +27,6 @@ L=/dev/shm/thinfs-readbench.$$
 trap 'mountpoint -q "$M" 2>/dev/null && fusermount3 -u "$M"; rm -rf "$T" "$L"' EXIT
 export THINFS_INDEX_DIR="$T/index"
 
-now() { date +%s.%N; }
-# best_of N CMD...: the fastest of N runs, in seconds (noise only adds time).
-best_of() {
-	local n=$1 best=
-	shift
-	for _ in $(seq "$n"); do
-		local a b
-		a=$(now)
-		"$@" >/dev/null 2>&1
-		b=$(now)
-		best=$(awk -v a="$a" -v b="$b" -v m="$best" 'BEGIN { d = b - a; print (m == "" || d < m) ? d : m }')
-	done
-	echo "$best"
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mb_s() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f MB/s", n / t / 1e6 }'; }
 # timed_fresh CMD...: CMD through a freshly mounted pool (no cached pages).
 timed_fresh() {
@@ -57,27 +41,15 @@ timed_fresh() {
 # 0-65535, 64 KiB each), 5 is the scattered 4 GiB volume after them.
 P="$T/pool"
 mkdir -p "$P" "$M"
-awk 'BEGIN {
-	srand(7); cs = 128; per = 16384; nv = 65536; d = 4 * per
-	printf "<superblock uuid=\"\" time=\"0\" transaction=\"1\" flags=\"0\" version=\"2\" data_block_size=\"%d\" nr_data_blocks=\"%d\">\n", cs, 4 * per + 8192
-	for (i = 1; i <= 4; i++) {
-		printf "  <device dev_id=\"%d\" mapped_blocks=\"%d\" transaction=\"0\" creation_time=\"0\" snap_time=\"0\">\n", i, per
-		printf "    <range_mapping origin_begin=\"0\" data_begin=\"%d\" length=\"%d\" time=\"0\"/>\n", (i - 1) * per, per
-		printf "  </device>\n"
-	}
-	printf "  <device dev_id=\"5\" mapped_blocks=\"0\" transaction=\"0\" creation_time=\"0\" snap_time=\"0\">\n"
-	v = 0
-	while (d < 4 * per + 6500) {
-		v += int(rand() * 150) + 1; l = int(rand() * 8) + 1
-		if (v + l >= nv) break
-		printf "    <range_mapping origin_begin=\"%d\" data_begin=\"%d\" length=\"%d\" time=\"0\"/>\n", v, d, l
-		v += l; d += l
-	}
-	printf "  </device>\n</superblock>\n" }' >"$T/pool.xml"
-truncate -s 64M "$P/metadata"
-thin_restore -q -i "$T/pool.xml" -o "$P/metadata"
+{
+	pool_xml_begin 128 $((4 * 16384 + 8192))
+	for i in 1 2 3 4; do pool_xml_full "$i" $(((i - 1) * 16384)) 16384; done
+	pool_xml_scattered 5 $((4 * 16384)) 6500
+	pool_xml_end
+} >"$T/pool.xml"
+pool_restore "$T/pool.xml" "$P"
 head -c $(((4 * 16384 + 8192) * 65536)) /dev/urandom >"$P/data"
-alloc=$(awk -F'"' '/range_mapping/ && seen4 { s += $6 } /dev_id="5"/ { seen4 = 1 } END { print s * 65536 }' "$T/pool.xml")
+alloc=$(mapped_bytes "$T/pool.xml" 5 65536)
 sync # no writeback of the new image while timing
 cat "$P/data" >/dev/null # page cache warm for both sides
 "$THINFS" index "$P" >/dev/null

@@ -14,21 +14,21 @@ if [ ! -d /vmresults ]; then # on the host: run this very script inside the VM
 	exec "$here/../vm/run.sh" "$here/$(basename "$0")"
 fi
 . "$THINFS_SRCDIR/tests/vm/scenarios/lib.sh"
+. "$THINFS_SRCDIR/tests/bench/lib.sh"
 pvcreate -qy /dev/vda /dev/vdb >/dev/null
 vgcreate -q vgs /dev/vda >/dev/null && vgcreate -q vgt /dev/vdb >/dev/null
 lvcreate -qy -L 3G --chunksize 64k -T vgs/pool >/dev/null
 lvcreate -qy -L 3G --chunksize 64k -T vgt/pool >/dev/null
 lvcreate -qy -V 1G -T vgs/pool -n vm1 >/dev/null
 export THINFS_STATE_DIR=/tmp/bench-state.$$
-now() { date +%s.%N; }
 
 echo "filling 1 GiB"
 head -c 64M /dev/urandom >/tmp/rnd.$$
 for i in $(seq 0 15); do dd if=/tmp/rnd.$$ of=/dev/vgs/vm1 bs=4M seek=$((i * 16)) oflag=direct status=none; done
 a=$(now)
 "$THINFS" replicate vgs/vm1 vgt/pool --prefix _b_ --json >/tmp/full.json || { echo "FAIL: full cycle"; echo "0 passed, 1 failed"; exit 1; }
-b=$(now)
-echo "full cycle: $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b - a }') s, $(jq .jobs[0].bytes_sent /tmp/full.json) bytes sent"
+t_full=$(since "$a")
+echo "full cycle: $(RATIO_DIGITS=2 ratio "$t_full" 1) s, $(jq .jobs[0].bytes_sent /tmp/full.json) bytes sent"
 
 # 1%: 160 distinct random 64 KiB chunks of the 16384.
 seq 0 16383 | shuf -n 160 --random-source=<(yes) | sort -n >/tmp/chunks.$$
@@ -39,8 +39,7 @@ changed=$((160 * 65536))
 sync
 a=$(now)
 "$THINFS" replicate vgs/vm1 vgt/pool --prefix _b_ --json >/tmp/inc.json
-b=$(now)
-t_rep=$(awk -v a="$a" -v b="$b" 'BEGIN { print b - a }')
+t_rep=$(since "$a")
 sent=$(jq .jobs[0].bytes_sent /tmp/inc.json)
 S=$(lvs --noheadings -o lv_name vgs | awk '/_b_/ { print $1 }' | sort | tail -1)
 
@@ -59,10 +58,9 @@ for line in open(sys.argv[3]):
     os.pwrite(dst, os.pread(src, 65536, off), off)
 os.fsync(dst)
 PY
-b=$(now)
-t_floor=$(awk -v a="$a" -v b="$b" 'BEGIN { print b - a }')
+t_floor=$(since "$a")
 echo "incremental cycle: $t_rep s wall, $sent bytes sent for $changed changed bytes"
 echo "floor (read changed chunks + write them on the target): $t_floor s"
-echo "R_time  = $(awk -v a="$t_rep" -v b="$t_floor" 'BEGIN { printf "%.2f", a / b }')"
-echo "R_bytes = $(awk -v a="$sent" -v b="$changed" 'BEGIN { printf "%.4f", a / b }')"
+echo "R_time  = $(RATIO_DIGITS=2 ratio "$t_rep" "$t_floor")"
+echo "R_bytes = $(RATIO_DIGITS=4 ratio "$sent" "$changed")"
 echo "1 passed, 0 failed"

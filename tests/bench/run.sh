@@ -12,29 +12,13 @@
 #
 # Usage: tests/bench/run.sh [BUILD_DIR]   (default: build)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-B=${1:-build}
-THINFS="$PWD/$B/tools/thinfs"
+. "$(dirname "$0")/lib.sh"
+bench_setup "$@"
 T=$(mktemp -d /tmp/thinfs-bench.XXXXXX)
 M="$T/mnt"
 trap 'mountpoint -q "$M" 2>/dev/null && fusermount3 -u "$M"; rm -rf "$T"' EXIT
 export THINFS_INDEX_DIR="$T/index"
 
-now() { date +%s.%N; }
-# best_of N CMD...: the fastest of N runs, in seconds (noise only adds time).
-best_of() {
-	local n=$1 best=
-	shift
-	for _ in $(seq "$n"); do
-		local a b
-		a=$(now)
-		"$@" >/dev/null 2>&1
-		b=$(now)
-		best=$(awk -v a="$a" -v b="$b" -v m="$best" 'BEGIN { d = b - a; print (m == "" || d < m) ? d : m }')
-	done
-	echo "$best"
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
 for f in kernel-1m-mappings kernel-1m-scrambled; do
 	P="$T/$f"
@@ -54,19 +38,12 @@ done
 # A 4 GiB volume with about 10% allocated in scattered runs of 1-8 chunks.
 P="$T/sparse"
 mkdir -p "$P" "$M"
-awk 'BEGIN {
-	srand(7); cs = 128; nv = 65536; v = 0; d = 0
-	printf "<superblock uuid=\"\" time=\"0\" transaction=\"1\" flags=\"0\" version=\"2\" data_block_size=\"%d\" nr_data_blocks=\"%d\">\n", cs, 8192
-	printf "  <device dev_id=\"1\" mapped_blocks=\"0\" transaction=\"0\" creation_time=\"0\" snap_time=\"0\">\n"
-	while (d < 6500) {
-		v += int(rand() * 150) + 1; l = int(rand() * 8) + 1
-		if (v + l >= nv) break
-		printf "    <range_mapping origin_begin=\"%d\" data_begin=\"%d\" length=\"%d\" time=\"0\"/>\n", v, d, l
-		v += l; d += l
-	}
-	printf "  </device>\n</superblock>\n" }' >"$T/sparse.xml"
-truncate -s 64M "$P/metadata"
-thin_restore -q -i "$T/sparse.xml" -o "$P/metadata"
+{
+	pool_xml_begin 128 8192
+	pool_xml_scattered 1 0 6500
+	pool_xml_end
+} >"$T/sparse.xml"
+pool_restore "$T/sparse.xml" "$P"
 head -c $((8192 * 65536)) /dev/urandom >"$P/data"
 cat >"$P/lvm.cfg" <<CFG
 bench {
@@ -97,8 +74,7 @@ bench {
 	}
 }
 CFG
-alloc=$(awk -F'"' '/range_mapping/ { s += $6 } END { print s * 65536 }' "$T/sparse.xml")
-READDATA="$PWD/$B/tests/readdata"
+alloc=$(mapped_bytes "$T/sparse.xml" 1 65536)
 "$THINFS" mount "$P" "$M"
 cat "$P/data" >/dev/null # warm the page cache for the direct read
 t_direct=$(best_of 3 dd if="$P/data" of=/dev/null bs=1M count=$((alloc / 1048576)))
@@ -132,7 +108,7 @@ changed=$("$THINFS" send "$P" vol -n | sed 's/.*records, \([0-9]*\) bytes.*/\1/'
 echo "full stream of the sparse volume, $sbytes bytes:"
 echo "  send: cat $t_cat s, thinfs send $t_send s -> R_send = $(ratio "$t_cat" "$t_send") (throughput vs cat)"
 echo "  receive into a file: cat > file $t_cat_w s, thinfs receive $t_recv s -> R_recv = $(ratio "$t_cat_w" "$t_recv")"
-echo "  stream bytes / changed-chunk bytes = $sbytes / $changed -> R_amp = $(awk -v a="$sbytes" -v b="$changed" 'BEGIN { printf "%.4f", a / b }') (target <= 1.01)"
+echo "  stream bytes / changed-chunk bytes = $sbytes / $changed -> R_amp = $(RATIO_DIGITS=4 ratio "$sbytes" "$changed") (target <= 1.01)"
 
 # R_tar: tar of a filesystem through files/ ÷ the same through fuse2fs on
 # the same ext4 image (target >= 1.0: thinfs faster).  A tree of 4,000
