@@ -18,11 +18,11 @@
  * thin pool before anything is created.
  */
 #include "core/stream/receive_internal.h"
+#include "core/stream/repl_recv.h"
 
 #include "core/base/err.h"
 #include "core/base/run.h"
 #include "core/io/fdio.h"
-#include "core/io/sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,20 +51,14 @@ static struct lvm_target *lt(struct tf_target *t)
 	return (struct lvm_target *)t;
 }
 
+/* thinfs_<digest>: the digest the replication receive also keys states by. */
 static void state_tag(const char *identity, uint32_t thin_id, const uint8_t fp[32], char *tag,
 		      size_t len)
 {
-	struct tf_sha256 c;
-	uint8_t d[32];
+	char digest[41];
 
-	tf_sha256_init(&c);
-	tf_sha256_update(&c, identity, strlen(identity) + 1);
-	tf_sha256_update(&c, &thin_id, sizeof(thin_id));
-	tf_sha256_update(&c, fp, 32);
-	tf_sha256_final(&c, d);
-	snprintf(tag, len, "thinfs_");
-	for (int i = 0; i < 20; i++)
-		snprintf(tag + 7 + 2 * i, len - 7 - 2 * i, "%02x", d[i]);
+	tf_repl_state_digest(identity, thin_id, fp, digest);
+	snprintf(tag, len, "thinfs_%s", digest);
 }
 
 static int lv_exists(struct lvm_target *l, const char *name, char *tags, size_t tlen,
