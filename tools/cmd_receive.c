@@ -1,5 +1,6 @@
 /* cmd_receive.c — `thinfs receive`: apply a delta stream from stdin. */
 #include "cli.h"
+#include "feed_stdin.h"
 
 #include "core/base/err.h"
 #include "core/base/progress.h"
@@ -53,48 +54,6 @@ static void progress_total(struct tf_progress *pr, const char *buf, size_t n, ui
 		tf_progress_total(pr, h.stream_bytes);
 }
 
-/* Where stdin goes: each piece at its stream offset, then the end. */
-struct sink {
-	int (*write)(void *ctx, const char *buf, size_t n, uint64_t off, struct tf_progress *pr);
-	int (*finish)(void *ctx);
-	void *ctx;
-};
-
-/* Reads stdin to its end in 1 MiB pieces into the sink, from stream offset
- * off, counting progress; 0 or -errno (message set). */
-static int feed_stdin(const struct sink *sk, uint64_t off, bool progress)
-{
-	const size_t bufsize = 1 << 20;
-	char *buf = malloc(bufsize);
-	struct tf_progress *pr = tf_progress_new("receive", 0, progress);
-	int rc = 0;
-
-	if (!buf) {
-		tf_progress_end(pr);
-		return tf_fail(ENOMEM, "receive: out of memory");
-	}
-	for (;;) {
-		ssize_t n = read(0, buf, bufsize);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = tf_fail(errno, "stdin: %s", strerror(errno));
-			break;
-		}
-		if (n == 0) {
-			rc = sk->finish(sk->ctx);
-			break;
-		}
-		if ((rc = sk->write(sk->ctx, buf, (size_t)n, off, pr)) < 0)
-			break;
-		off += (uint64_t)n;
-		tf_progress_add(pr, (uint64_t)n);
-	}
-	tf_progress_end(pr);
-	free(buf);
-	return rc;
-}
-
 static int volume_write(void *ctx, const char *buf, size_t n, uint64_t off, struct tf_progress *pr)
 {
 	if (off == 0 && tf_repl_is_repl(buf, n))
@@ -111,7 +70,7 @@ static int volume_finish(void *ctx)
 
 static int recv_stdin(struct tf_recv *r, bool progress)
 {
-	const struct sink sk = {.write = volume_write, .finish = volume_finish, .ctx = r};
+	const struct feed_sink sk = {.write = volume_write, .finish = volume_finish, .ctx = r};
 
 	return feed_stdin(&sk, tf_recv_offset(r), progress);
 }
@@ -144,7 +103,7 @@ static int receive_repl(const struct tf_cmd *cmd, const struct recv_args *a, con
 		return tf_cli_usage(cmd, "stdin is a terminal; pipe a stream from 'thinfs send'");
 	if (tf_repl_recv_open(target, &o, &r) < 0)
 		return tf_cli_fail(cmd);
-	const struct sink sk = {.write = repl_write, .finish = repl_finish, .ctx = r};
+	const struct feed_sink sk = {.write = repl_write, .finish = repl_finish, .ctx = r};
 	rc = feed_stdin(&sk, 0, a->progress) < 0 ? tf_cli_fail(cmd) : TF_EXIT_OK;
 	tf_repl_recv_close(r);
 	return rc;

@@ -41,4 +41,3 @@ int feed_stdin(const struct feed_sink *sk, uint64_t off, bool progress)
 	free(buf);
 	return rc;
 }
-

@@ -4,6 +4,7 @@
  * only names, keys and hashes come back.  Also the serving end of it. */
 #include "rep_target.h"
 
+#include "feed_stdin.h"
 #include "ssh_target.h"
 
 #include "core/base/err.h"
@@ -190,30 +191,23 @@ int rep_target_ssh_open(const char *spec, struct rep_target **out)
 
 /* ---- the remote end ---- */
 
+static int serve_write(void *ctx, const char *buf, size_t n, uint64_t off, struct tf_progress *pr)
+{
+	struct rep_target *t = ctx;
+
+	(void)off;
+	(void)pr;
+	return t->ops->recv_write(t, buf, n);
+}
+
 static int serve_receive(struct rep_target *t, const char *name, const char *base)
 {
-	const size_t bufsize = 1 << 20;
-	char *buf = malloc(bufsize);
+	const struct feed_sink sk = {.write = serve_write, .ctx = t};
 	int rc;
 
-	if (!buf)
-		return tf_fail(ENOMEM, "out of memory");
-	if ((rc = t->ops->recv_begin(t, base, name)) < 0) {
-		free(buf);
+	if ((rc = t->ops->recv_begin(t, base, name)) < 0)
 		return rc;
-	}
-	for (;;) {
-		ssize_t n = read(0, buf, bufsize);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = tf_fail(errno, "stdin: %s", strerror(errno));
-			break;
-		}
-		if (n == 0 || (rc = t->ops->recv_write(t, buf, (size_t)n)) < 0)
-			break;
-	}
-	free(buf);
+	rc = feed_stdin(&sk, 0, false);
 	if (rc < 0) {
 		char msg[1024];
 		snprintf(msg, sizeof(msg), "%s", tf_errmsg());
