@@ -107,15 +107,8 @@ static int dl_get(struct tf_ext_view *v, uint32_t ino, struct dirlist **out)
 	errcode_t e;
 	int rc;
 
-	pthread_mutex_lock(&v->mu);
-	*out = ext_cache_find(v, v->dirs, v->ndirs, ino, 1);
-	pthread_mutex_unlock(&v->mu);
-	if (*out)
-		return 0;
-	if ((rc = ext_view_get(v, &fs)) < 0)
+	if ((rc = ext_cache_get(v, v->dirs, v->ndirs, ino, 1, (void **)out, &fs, &in)) <= 0)
 		return rc;
-	if ((rc = ext_view_inode(v, fs, ino, &in)) < 0)
-		goto out;
 	if (!LINUX_S_ISDIR(in.i_mode)) {
 		rc = tf_fail(ENOTDIR, "%s inode %u: not a directory", v->label, ino);
 		goto out;

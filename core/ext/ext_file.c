@@ -22,15 +22,8 @@ static int ef_get(struct tf_ext_view *v, uint32_t ino, struct efile **out)
 	errcode_t e;
 	int rc;
 
-	pthread_mutex_lock(&v->mu);
-	*out = ext_cache_find(v, v->files, v->nfiles, ino, 0);
-	pthread_mutex_unlock(&v->mu);
-	if (*out)
-		return 0;
-	if ((rc = ext_view_get(v, &fs)) < 0)
+	if ((rc = ext_cache_get(v, v->files, v->nfiles, ino, 0, (void **)out, &fs, &in)) <= 0)
 		return rc;
-	if ((rc = ext_view_inode(v, fs, ino, &in)) < 0)
-		goto out;
 	if (LINUX_S_ISDIR(in.i_mode)) {
 		rc = tf_fail(EISDIR, "%s inode %u: is a directory", v->label, ino);
 		goto out;

@@ -160,6 +160,25 @@ void *ext_cache_find(struct tf_ext_view *v, struct cslot *t, unsigned n, uint32_
 	return NULL;
 }
 
+int ext_cache_get(struct tf_ext_view *v, struct cslot *t, unsigned n, uint32_t ino, int is_dir,
+		  void **hit, ext2_filsys *fs, struct ext2_inode_large *in)
+{
+	int rc;
+
+	pthread_mutex_lock(&v->mu);
+	*hit = ext_cache_find(v, t, n, ino, is_dir);
+	pthread_mutex_unlock(&v->mu);
+	if (*hit)
+		return 0;
+	if ((rc = ext_view_get(v, fs)) < 0)
+		return rc;
+	if ((rc = ext_view_inode(v, *fs, ino, in)) < 0) {
+		ext_view_put(v, *fs);
+		return rc;
+	}
+	return 1;
+}
+
 /* Inserts fresh (refs 1, owned by the caller); returns the entry to use,
  * which is an existing one if another thread won the race. */
 void *ext_cache_insert(struct tf_ext_view *v, struct cslot *t, unsigned n, void *fresh, int is_dir)

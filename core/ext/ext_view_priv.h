@@ -83,6 +83,11 @@ int ext_view_inode(struct tf_ext_view *v, ext2_filsys fs, uint32_t ino,
 void *ext_cache_find(struct tf_ext_view *v, struct cslot *t, unsigned n, uint32_t ino, int is_dir);
 void *ext_cache_insert(struct tf_ext_view *v, struct cslot *t, unsigned n, void *fresh, int is_dir);
 void ext_cache_unref(struct tf_ext_view *v, void *ent, int is_dir);
+/* The start of every cached lookup: 0 with *hit the cached entry for ino
+ * (a reference taken), or 1 on a miss with *fs taken (ext_view_put it)
+ * and *in read, to build the entry from; -errno with nothing held. */
+int ext_cache_get(struct tf_ext_view *v, struct cslot *t, unsigned n, uint32_t ino, int is_dir,
+		  void **hit, ext2_filsys *fs, struct ext2_inode_large *in);
 void ext_dirlist_free(struct dirlist *dl);
 void ext_efile_free(struct efile *f);
 
