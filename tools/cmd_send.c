@@ -3,6 +3,7 @@
 
 #include "core/base/err.h"
 #include "core/base/progress.h"
+#include "core/io/fdio.h"
 #include "core/pool/pool.h"
 #include "core/stream/stream.h"
 #include "index/delta.h"
@@ -49,20 +50,6 @@ static int send_extra(void *ctx, const char *name, const char *value)
 	return -1;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return tf_fail(errno, "stdout: %s", strerror(errno));
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int stream_out(struct tf_delta *d, uint64_t off, bool progress)
 {
 	const size_t bufsize = 1 << 20;
@@ -81,7 +68,7 @@ static int stream_out(struct tf_delta *d, uint64_t off, bool progress)
 			rc = n < 0 ? (int)n : tf_fail(EIO, "send: stream ended early");
 			break;
 		}
-		if ((rc = write_all(1, buf, (size_t)n)) < 0)
+		if ((rc = tf_write_all(1, buf, (size_t)n, "stdout")) < 0)
 			break;
 		off += (uint64_t)n;
 		tf_progress_add(pr, (uint64_t)n);

@@ -15,6 +15,7 @@
 #include "core/base/err.h"
 #include "core/base/progress.h"
 #include "core/base/vec.h"
+#include "core/io/fdio.h"
 #include "core/io/sha256.h"
 #include "core/pool/pool.h"
 #include "core/stream/repl.h"
@@ -304,22 +305,6 @@ static int manifest(const struct plan *p, struct tf_repl_entry **out, size_t **o
 	return 0;
 }
 
-static int write_all(const void *buf, size_t len)
-{
-	const char *b = buf;
-
-	while (len > 0) {
-		ssize_t n = write(1, b, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return tf_fail(errno, "stdout: %s", strerror(errno));
-		b += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 struct out {
 	uint64_t pos;
 	struct tf_progress *progress; /* NULL without -P */
@@ -328,7 +313,7 @@ struct out {
 
 static int emit(struct out *o, const void *buf, size_t len, bool digest)
 {
-	int rc = write_all(buf, len);
+	int rc = tf_write_all(1, buf, len, "stdout");
 
 	if (rc < 0)
 		return rc;
