@@ -68,6 +68,22 @@ static int sort_edges(struct edge *e, size_t n)
 	return 0;
 }
 
+/* Appends the two edges of data run [b, b + l) of leaf li; 0 or -ENOMEM. */
+static int push_run(struct edge **out, size_t *n, size_t *cap, uint64_t b, uint64_t l, uint32_t li)
+{
+	if (TF_VEC_RESERVE(*out, *cap, *n + 2) < 0)
+		return -ENOMEM;
+	(*out)[(*n)++] = (struct edge){b, li, 1};
+	(*out)[(*n)++] = (struct edge){b + l, li, -1};
+	return 0;
+}
+
+/* The table index of leaf, trying *li (the previous run's) first. */
+static size_t leaf_at(const struct ix_nodes *t, int64_t leaf, size_t li)
+{
+	return li < t->n && t->v[li].id == leaf ? li : ix_nodes_find(t, leaf);
+}
+
 static int load_edges(struct tf_index *ix, const struct ix_nodes *t, struct edge **out, size_t *n)
 {
 	sqlite3_stmt *st;
@@ -87,22 +103,16 @@ static int load_edges(struct tf_index *ix, const struct ix_nodes *t, struct edge
 		uint64_t b = (uint64_t)sqlite3_column_int64(st, 1);
 		uint64_t l = (uint64_t)sqlite3_column_int64(st, 2);
 
-		if (li == t->n || t->v[li].id != leaf)
-			li = ix_nodes_find(t, leaf);
+		li = leaf_at(t, leaf, li);
 		if (li == t->n || !t->v[li].refs)
 			continue; /* no device holds it */
 		/* Runs <= mapped chunks: one reservation up front, whose
 		 * untouched pages cost nothing. */
-		if (!cap && TF_VEC_RESERVE(*out, cap, 2 * mapped + 2) < 0) {
+		if ((!cap && TF_VEC_RESERVE(*out, cap, 2 * mapped + 2) < 0) ||
+		    push_run(out, n, &cap, b, l, (uint32_t)li) < 0) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
-		if (TF_VEC_RESERVE(*out, cap, *n + 2) < 0) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-		(*out)[(*n)++] = (struct edge){b, (uint32_t)li, 1};
-		(*out)[(*n)++] = (struct edge){b + l, (uint32_t)li, -1};
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
@@ -311,10 +321,8 @@ static int edges_meeting(struct tf_index *ix, const struct ix_nodes *t, const st
 	for (size_t i = 0; i < t->nfreed; i++) {
 		const struct ix_freed_run *f = &t->freed[i];
 
-		if (TF_VEC_RESERVE(*out, cap, *n + 2) < 0)
+		if (push_run(out, n, &cap, f->dbegin, f->len, f->leaf) < 0)
 			return tf_fail(ENOMEM, "index: out of memory computing usage");
-		(*out)[(*n)++] = (struct edge){f->dbegin, f->leaf, 1};
-		(*out)[(*n)++] = (struct edge){f->dbegin + f->len, f->leaf, -1};
 	}
 	if ((rc = tf_sql_prepare(ix, "SELECT leaf, dbegin, len FROM runs", &st)) < 0)
 		return rc;
@@ -326,16 +334,13 @@ static int edges_meeting(struct tf_index *ix, const struct ix_nodes *t, const st
 		if (!meets(sp, nsp, b, l))
 			continue;
 		leaf = sqlite3_column_int64(st, 0);
-		if (li == t->n || t->v[li].id != leaf)
-			li = ix_nodes_find(t, leaf);
+		li = leaf_at(t, leaf, li);
 		if (li == t->n)
 			continue;
-		if (TF_VEC_RESERVE(*out, cap, *n + 2) < 0) {
+		if (push_run(out, n, &cap, b, l, (uint32_t)li) < 0) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
-		(*out)[(*n)++] = (struct edge){b, (uint32_t)li, 1};
-		(*out)[(*n)++] = (struct edge){b + l, (uint32_t)li, -1};
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
