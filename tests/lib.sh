@@ -14,6 +14,9 @@ TF_FAILED=0
 TF_MOUNTS=()
 TF_TMP=$(mktemp -d "${TMPDIR:-/tmp}/thinfs-test.XXXXXX")
 export THINFS_INDEX_DIR="$TF_TMP/index"
+# Receive checkpoints and replicate's job state, per test: tests run two at
+# a time and never share (or leave) state in /var/lib/thinfs.
+export THINFS_STATE_DIR="$TF_TMP/state"
 
 tf_cleanup() {
 	for m in "${TF_MOUNTS[@]}"; do
