@@ -134,8 +134,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fuse_floor: %s: %s\n", argv[1], strerror(errno));
 		return 1;
 	}
-	snprintf(o, sizeof(o), "fsname=fuse_floor,default_permissions,max_read=%u",
-		 TF_FS_MAX_READ);
+	snprintf(o, sizeof(o), "fsname=fuse_floor,default_permissions,max_read=%u", TF_FS_MAX_READ);
 	if (fuse_opt_add_arg(&args, "fuse_floor") || fuse_opt_add_arg(&args, "-o") ||
 	    fuse_opt_add_arg(&args, o))
 		return 1;
