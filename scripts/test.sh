@@ -78,7 +78,7 @@ fuzz_ext() {
 	ninja -C build-fuzz tests/fuzz/fuzz_ext_view >/dev/null || { echo "FAIL: the ext fuzzer builds"; return 1; }
 	sh tests/fuzz/ext_smoke.sh build-fuzz/tests/fuzz/fuzz_ext_view 30
 }
-part "fuzz smoke: delta stream parser" tests/fuzz/stream_smoke.sh 30
+part "fuzz smoke: delta and replication stream parsers" tests/fuzz/stream_smoke.sh 30
 part "fuzz smoke: ext view open-and-walk" fuzz_ext
 if [ -x tests/vm/run.sh ] && [ "${THINFS_SKIP_VM:-0}" != 1 ]; then
 	THINFS="$PWD/build/tools/thinfs" part "real-kernel tests in a VM" tests/vm/run.sh

@@ -124,16 +124,6 @@ static const struct tf_stream_sink recv_sink = {
     .zero = recv_zero,
 };
 
-bool tf_recv_valid_name(const char *lv)
-{
-	size_t n = strlen(lv);
-
-	if (n == 0 || n > 127 || lv[0] == '.' || lv[0] == '-')
-		return false;
-	return strspn(lv, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+_.-") ==
-	       n;
-}
-
 static int recv_new(struct tf_target *t, const struct tf_recv_opts *o, struct tf_recv **out)
 {
 	struct tf_recv *r = calloc(1, sizeof(*r));

@@ -88,7 +88,7 @@ void tf_recv_close(struct tf_recv *r);
 const char *tf_recv_target_name(const struct tf_recv *r);
 
 /* Whether a name may be a target LV / file: [A-Za-z0-9+_.-], not starting
- * with '.' or '-', at most 127 bytes. */
+ * with '.' or '-', at most 127 bytes (volume_name.c). */
 bool tf_recv_valid_name(const char *lv);
 
 #endif

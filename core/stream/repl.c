@@ -176,6 +176,8 @@ uint64_t tf_repl_size(const struct tf_repl_entry *e, size_t n)
 int tf_repl_check_manifest(const struct tf_repl_header *h, const struct tf_repl_entry *e, size_t n)
 {
 	const uint64_t min_stream = TF_STREAM_HEADER_BYTES + TF_STREAM_TRAILER_BYTES;
+	const uint64_t max_streams = 1ull << 62;
+	uint64_t streams = 0; /* so far, at most max_streams: the total cannot wrap */
 	uint32_t sent = 0;
 
 	if (n != h->volume_count)
@@ -208,10 +210,12 @@ int tf_repl_check_manifest(const struct tf_repl_header *h, const struct tf_repl_
 		if (x->flags & TF_REPL_ENTRY_HELD)
 			return tf_fail(EBADMSG, "replication manifest: %s is both sent and held",
 				       x->name);
-		if (x->stream_bytes < min_stream || x->stream_bytes > (1ull << 62))
+		if (x->stream_bytes < min_stream || x->stream_bytes > max_streams - streams)
 			return tf_fail(EBADMSG,
-				       "replication manifest: %s: invalid stream size %" PRIu64,
-				       x->name, x->stream_bytes);
+				       "replication manifest: %s: invalid stream size %" PRIu64
+				       " (after %" PRIu64 " bytes of streams before it)",
+				       x->name, x->stream_bytes, streams);
+		streams += x->stream_bytes;
 		if (x->base != TF_REPL_NO_BASE &&
 		    (x->base >= i ||
 		     !(e[x->base].flags & (TF_REPL_ENTRY_SENT | TF_REPL_ENTRY_HELD))))

@@ -438,6 +438,43 @@ static void an_embedded_stream_swapped_for_another_is_refused(void **state)
 	free(bad);
 }
 
+/* Four entries of 2^62 stream bytes each: their sizes wrap around 2^64 to
+ * the size of a stream with no volume data at all, which a header can
+ * announce; a check of the total modulo 2^64 would let it through. */
+static void stream_sizes_that_add_up_only_by_wrapping_around_are_refused(void **state)
+{
+	enum { N = 4 };
+	struct tf_repl_header h = {.volume_count = N, .sent_count = N};
+	struct tf_repl_entry e[N];
+	uint8_t buf[TF_REPL_HEADER_BYTES + N * TF_REPL_ENTRY_BYTES];
+	struct sink s;
+	bool done;
+
+	(void)state;
+	memset(e, 0, sizeof(e));
+	strcpy(h.identity, "lvm:test/pool");
+	for (int i = 0; i < N; i++) {
+		snprintf(e[i].name, sizeof(e[i].name), "w%d", i);
+		e[i].thin_id = (uint32_t)(20 + i);
+		e[i].flags = TF_REPL_ENTRY_SENT;
+		e[i].base = TF_REPL_NO_BASE;
+		e[i].size_bytes = VOL;
+		e[i].stream_bytes = 1ull << 62;
+	}
+	h.stream_bytes = tf_repl_size(e, N);
+	assert_true(h.stream_bytes < (1ull << 62)); /* wrapped */
+	tf_err_clear();
+	assert_int_equal(tf_repl_check_manifest(&h, e, N), -EBADMSG);
+	assert_non_null(strstr(tf_errmsg(), "w1")); /* the first past 2^62 of streams */
+
+	tf_repl_header_encode(&h, buf);
+	for (int i = 0; i < N; i++)
+		tf_repl_entry_encode(&e[i], buf + TF_REPL_HEADER_BYTES + i * TF_REPL_ENTRY_BYTES);
+	assert_int_equal(feed(buf, sizeof(buf), 4096, &s, &done), -EBADMSG);
+	assert_int_equal(s.manifests, 0);
+	assert_false(done);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -449,6 +486,7 @@ int main(void)
 	    cmocka_unit_test(a_manifest_that_contradicts_itself_is_refused),
 	    cmocka_unit_test(a_header_announcing_too_many_volumes_is_refused_before_allocating),
 	    cmocka_unit_test(an_embedded_stream_swapped_for_another_is_refused),
+	    cmocka_unit_test(stream_sizes_that_add_up_only_by_wrapping_around_are_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

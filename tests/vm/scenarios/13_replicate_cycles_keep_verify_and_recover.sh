@@ -193,7 +193,17 @@ if [ -x /usr/sbin/sshd ]; then
 	/usr/sbin/sshd -f /dev/null -h "$K/host" -o ListenAddress=127.0.0.1 -o Port=2222 \
 		-o PermitRootLogin=prohibit-password -o UsePAM=no -o PidFile="$K/pid"
 	export THINFS_SSH="ssh -p 2222 -i $K/user -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
-	export THINFS_REMOTE="$THINFS"
+	# sshd starts the far end with a clean environment; the VM's LVM runs
+	# without udev only with lib.sh's settings, so the far end gets them too
+	# (on a real host, udev makes the device nodes and none of this is needed).
+	cat >"$K/thinfs" <<EOF2
+#!/bin/sh
+export PATH='$PATH' LVM_SYSTEM_DIR='$LVM_SYSTEM_DIR' DM_DISABLE_UDEV=1 LVM_SUPPRESS_FD_WARNINGS=1
+export THINFS_INDEX_DIR='$THINFS_INDEX_DIR' THINFS_STATE_DIR='$THINFS_STATE_DIR'
+exec '$THINFS' "\$@"
+EOF2
+	chmod +x "$K/thinfs"
+	export THINFS_REMOTE="$K/thinfs"
 	for _ in $(seq 50); do $THINFS_SSH root@127.0.0.1 true 2>/dev/null && break; sleep 0.2; done
 	mkdir -p /tmp/sdir.$$
 	check "replicate over ssh to a directory" bash -c "'$THINFS' replicate vgs/vm1 ssh:root@127.0.0.1:/tmp/sdir.$$ --prefix _ssh_ --keep 2 | grep -q ok"
@@ -202,6 +212,13 @@ if [ -x /usr/sbin/sshd ]; then
 	SS=$(newest vgs vm1_ssh_)
 	check "verify over ssh (only hashes cross)" "$THINFS" verify "vgs/$SS" "ssh:root@127.0.0.1:/tmp/sdir.$$"
 	check "the ssh copy equals the source" [ "$(sha256sum <"/tmp/sdir.$$/$SS" | cut -c1-64)" = "$(sum_lv "vgs/$SS")" ]
+	# And to a remote VG/POOL: the far end's thinfs receives into its pool.
+	check "replicate over ssh to a VG/POOL" bash -c "'$THINFS' replicate vgs/vm1 ssh:root@127.0.0.1:vgt/pool --prefix _sshlv_ --keep 2 | grep -q ok"
+	dd if=/dev/urandom of=/dev/vgs/vm1 bs=64k count=10 seek=70 oflag=direct status=none
+	check "and incrementally the next time" bash -c "'$THINFS' replicate vgs/vm1 ssh:root@127.0.0.1:vgt/pool --prefix _sshlv_ --keep 2 | grep -q 'incremental'"
+	SL=$(newest vgs vm1_sshlv_)
+	check "verify over ssh of the remote LV" "$THINFS" verify "vgs/$SL" "ssh:root@127.0.0.1:vgt/pool"
+	check "the remote LV equals the source" [ "$(sum_lv "vgt/$SL")" = "$(sum_lv "vgs/$SL")" ]
 	kill "$(cat "$K/pid")" 2>/dev/null
 else
 	fail "sshd is installed (scripts/deps.sh)"
