@@ -44,9 +44,39 @@ static void close_pair(int p[2])
 	p[0] = p[1] = -1;
 }
 
+extern char **environ;
+
+/* The child's environment, made before the fork: between fork and exec a
+ * child of a threaded process (the FUSE server refreshes through LVM
+ * commands) may only make async-signal-safe calls, and setenv allocates.
+ * The caller's environment without the names set here, plus them. */
+static char **child_env(bool c_locale)
+{
+	static char suppress[] = "LVM_SUPPRESS_FD_WARNINGS=1", c_all[] = "LC_ALL=C";
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ && environ[n])
+		n++;
+	if (!(env = calloc(n + 3, sizeof(*env))))
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(environ[i], "LVM_SUPPRESS_FD_WARNINGS=", 25) == 0 ||
+		    (c_locale && strncmp(environ[i], "LC_ALL=", 7) == 0))
+			continue;
+		env[k++] = environ[i];
+	}
+	env[k++] = suppress;
+	if (c_locale)
+		env[k++] = c_all;
+	env[k] = NULL;
+	return env;
+}
+
 /* In the child: wires stdin/stdout/stderr and execs; on failure its errno
- * goes up the report pipe (close-on-exec, so an exec closes it empty). */
-static void child(const char *const argv[], int in, int out, int err, bool c_locale, int report)
+ * goes up the report pipe (close-on-exec, so an exec closes it empty).
+ * Only async-signal-safe calls (see child_env). */
+static void child(const char *const argv[], char **env, int in, int out, int err, int report)
 {
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
@@ -54,10 +84,7 @@ static void child(const char *const argv[], int in, int out, int err, bool c_loc
 	dup2(in >= 0 ? in : null, 0);
 	dup2(out >= 0 ? out : null, 1);
 	dup2(err, 2);
-	setenv("LVM_SUPPRESS_FD_WARNINGS", "1", 1);
-	if (c_locale)
-		setenv("LC_ALL", "C", 1);
-	execvp(argv[0], (char *const *)argv);
+	execvpe(argv[0], (char *const *)argv, env);
 	int e = errno;
 	if (write(report, &e, sizeof(e)) < 0)
 		_exit(127);
@@ -68,13 +95,19 @@ int tf_child_start(const char *const argv[], bool want_in, bool want_out, bool c
 		   struct tf_child *c)
 {
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, rep[2] = {-1, -1}, e = 0, status;
+	char **env = child_env(c_locale);
 	ssize_t n;
 
+	if (!env)
+		return tf_fail(ENOMEM, "%s: out of memory", argv[0]);
 	c->pid = -1;
 	c->in = c->out = -1;
 	c->err = err_file();
-	if (c->err < 0)
-		return tf_fail(errno, "%s: cannot make a temp file: %s", argv[0], strerror(errno));
+	if (c->err < 0) {
+		e = errno;
+		free(env);
+		return tf_fail(e, "%s: cannot make a temp file: %s", argv[0], strerror(e));
+	}
 	if ((want_in && pipe2(in, O_CLOEXEC) < 0) || (want_out && pipe2(out, O_CLOEXEC) < 0) ||
 	    pipe2(rep, O_CLOEXEC) < 0) {
 		e = errno;
@@ -86,7 +119,9 @@ int tf_child_start(const char *const argv[], bool want_in, bool want_out, bool c
 		goto fail;
 	}
 	if (c->pid == 0)
-		child(argv, in[0], out[1], c->err, c_locale, rep[1]);
+		child(argv, env, in[0], out[1], c->err, rep[1]);
+	free(env);
+	env = NULL;
 	close(rep[1]);
 	rep[1] = -1;
 	while ((n = read(rep[0], &e, sizeof(e))) < 0 && errno == EINTR)
@@ -113,6 +148,7 @@ int tf_child_start(const char *const argv[], bool want_in, bool want_out, bool c
 	}
 	return 0;
 fail:
+	free(env);
 	close_pair(in);
 	close_pair(out);
 	close_pair(rep);
