@@ -70,15 +70,23 @@ asan_suite() {
 }
 part "tests (ASan+UBSan build)" asan_suite
 rm -rf "$SANDIR"
-fuzz_ext() {
+# The fuzzers, built once by meson into build-fuzz (clang, ASan/UBSan).
+fuzz_build() {
 	if [ ! -f build-fuzz/build.ninja ]; then
 		CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
-			-Db_lundef=false >/dev/null || return 1
+			-Db_lundef=false >/dev/null || { echo "FAIL: the fuzz build configures"; return 1; }
 	fi
-	ninja -C build-fuzz tests/fuzz/fuzz_ext_view >/dev/null || { echo "FAIL: the ext fuzzer builds"; return 1; }
+	ninja -C build-fuzz "$@" >/dev/null || { echo "FAIL: the fuzzers build ($*)"; return 1; }
+}
+fuzz_stream() {
+	fuzz_build tests/fuzz/fuzz_stream tests/fuzz/fuzz_repl || return 1
+	tests/fuzz/stream_smoke.sh 30 build-fuzz/tests/fuzz
+}
+fuzz_ext() {
+	fuzz_build tests/fuzz/fuzz_ext_view || return 1
 	sh tests/fuzz/ext_smoke.sh build-fuzz/tests/fuzz/fuzz_ext_view 30
 }
-part "fuzz smoke: delta and replication stream parsers" tests/fuzz/stream_smoke.sh 30
+part "fuzz smoke: delta and replication stream parsers" fuzz_stream
 part "fuzz smoke: ext view open-and-walk" fuzz_ext
 if [ -x tests/vm/run.sh ] && [ "${THINFS_SKIP_VM:-0}" != 1 ]; then
 	THINFS="$PWD/build/tools/thinfs" part "real-kernel tests in a VM" tests/vm/run.sh

@@ -1,48 +1,28 @@
 #!/usr/bin/env bash
-# stream_smoke.sh — builds the libFuzzer harnesses of the two stream parsers
-# with clang and runs each for half of SECS (default 30): the delta stream
-# parser (fuzz_stream.c) from seeds thinfs send writes of the demo pool, and
-# the replication stream parser (fuzz_repl.c) from replication streams
-# thinfs send -R / --all writes of a small lineage pool (gen-lineage.sh).
+# stream_smoke.sh — runs the libFuzzer harnesses of the two stream parsers
+# for half of SECS each (default 30): the delta stream parser (fuzz_stream)
+# from seeds thinfs send writes of the demo pool, and the replication
+# stream parser (fuzz_repl) from replication streams thinfs send -R / --all
+# writes of a small lineage pool (gen-lineage.sh).
 # Prints PASS/FAIL per parser and "N passed, N failed"; a crash fails.
-# Usage: tests/fuzz/stream_smoke.sh [SECS]   (KEEP=1 keeps the work dir)
+# Usage: tests/fuzz/stream_smoke.sh [SECS] [DIR]   (DIR holds the fuzzers,
+# default build-fuzz/tests/fuzz; KEEP=1 keeps the work dir)
+# Build: CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined
 set -u
 cd "$(dirname "$0")/../.."
 secs=${1:-30}
-T=$(mktemp -d /tmp/thinfs-fuzz-stream.XXXXXX)
-[ -n "${KEEP:-}" ] && echo "workdir $T" || trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-if ! command -v clang >/dev/null; then
-	echo "FAIL: clang is needed for the fuzz smoke run"
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-COMMON="core/stream/stream_parse.c core/stream/stream.c core/io/sha256.c core/io/crc32c.c
-	core/base/err.c core/base/vec.c core/io/bio.c core/stream/wire_text.c"
-build() { # NAME SOURCES...
-	local name=$1
-	shift
-	# shellcheck disable=SC2086
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. -Ibuild \
-		"tests/fuzz/$name.c" "$@" $COMMON -o "$T/$name" -lpthread >"$T/$name.build.log" 2>&1
-}
-build fuzz_stream &
-s_pid=$!
-build fuzz_repl core/stream/repl.c core/stream/volume_name.c &
-r_pid=$!
-wait $s_pid
-s_rc=$?
-wait $r_pid
-r_rc=$?
-for f in fuzz_stream:$s_rc fuzz_repl:$r_rc; do
-	if [ "${f#*:}" != 0 ]; then
-		cat "$T/${f%:*}.build.log"
-		echo "FAIL: the fuzzer ${f%:*} builds"
+F=${2:-build-fuzz/tests/fuzz}
+for f in fuzz_stream fuzz_repl; do
+	if [ ! -x "$F/$f" ]; then
+		echo "FAIL: fuzzer binary $F/$f not found (build with -Dfuzz=true)"
 		echo "0 passed, 1 failed"
 		exit 1
 	fi
 done
+T=$(mktemp -d /tmp/thinfs-fuzz-stream.XXXXXX)
+[ -n "${KEEP:-}" ] && echo "workdir $T" || trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
 export THINFS_INDEX_DIR="$T/index"
 THINFS=build/tools/thinfs
 
@@ -111,7 +91,7 @@ done
 
 # run NAME WHAT SECS MAX_LEN CORPUS
 run() {
-	if "$T/$1" -max_total_time="$3" -max_len="$4" -rss_limit_mb=2048 -timeout=20 \
+	if "$F/$1" -max_total_time="$3" -max_len="$4" -rss_limit_mb=2048 -timeout=20 \
 		-artifact_prefix="$T/$1-" "$5" >"$T/$1.log" 2>&1; then
 		echo "PASS: the $2 parser survives ${3}s of fuzzing ($(grep -Eo 'cov: [0-9]+' "$T/$1.log" | tail -1), $(grep -Eo '#[0-9]+' "$T/$1.log" | tail -1 | tr -d '#') runs)"
 		pass=$((pass + 1))
