@@ -14,12 +14,13 @@ failed_parts=()
 # part NAME CMD...: runs CMD, adds up its "N passed, N failed" lines (or
 # counts the part as one test when it prints none).
 part() {
-	local name=$1 log
+	local name=$1 log start=$SECONDS
 	shift
 	log=$(mktemp)
 	echo "=== $name"
 	"$@" 2>&1 | tee "$log"
 	local rc=${PIPESTATUS[0]}
+	echo "=== $name: $((SECONDS - start)) s"
 	local p f
 	p=$(grep -Eo '^([A-Za-z]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | awk '{ for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed/) s += $i } END { print s + 0 }')
 	f=$(grep -Eo '^([A-Za-z]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | awk '{ for (i = 1; i <= NF; i++) if ($(i+1) ~ /^failed/) s += $i } END { print s + 0 }')

@@ -7,9 +7,10 @@ C=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$C"
 # Modules in dependency order (dependencies first); a cache prepared for
-# another list is prepared again.
+# another list, or with another init, is prepared again.
 want="crc32c_generic virtio_pci virtio_blk 9pnet_virtio 9p overlay dm-thin-pool dm-snapshot dm-zero fuse loop ext4 xfs"
-if [ -f "$C/ready" ] && grep -qxF "modules: $want" "$C/ready"; then exit 0; fi
+init=$(sha256sum "$HERE/init" | cut -c1-16)
+if [ -f "$C/ready" ] && grep -qxF "modules: $want" "$C/ready" && grep -qxF "init: $init" "$C/ready"; then exit 0; fi
 cd "$C"
 pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
 if [ -z "$pkg" ]; then
@@ -45,4 +46,4 @@ for f in "${order[@]}"; do cp "$f" "$I/lib/modules/"; basename "$f"; done >"$I/m
 cp "$HERE/init" "$I/init"
 chmod +x "$I/init"
 (cd "$I" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >initrd.gz
-printf '%s\nmodules: %s\n' "$pkg" "$want" >ready
+printf '%s\nmodules: %s\ninit: %s\n' "$pkg" "$want" "$init" >ready

@@ -19,16 +19,16 @@ command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is not insta
 [ -x "$THINFS" ] || die "no thinfs binary at $THINFS (build first)"
 "$HERE/prepare.sh" "$CACHE" || die "cannot prepare the kernel and initramfs in $CACHE"
 
-scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=("$HERE"/scenarios/[0-9]*.sh)
-for s in "${scenarios[@]}"; do
-	s=$(cd "$(dirname "$s")" && pwd)/$(basename "$s")
+# run_one SCENARIO: boots one VM for SCENARIO; prints its lines and leaves
+# "PASSED FAILED" as its last line.
+run_one() {
+	local s=$1 name R start end qrc line p f
 	name=$(basename "$s" .sh)
+	echo "=== VM scenario: $name"
 	R=$(mktemp -d /tmp/thinfs-vm.XXXXXX)
 	truncate -s 4G "$R/disk.raw"
 	truncate -s 4G "$R/disk2.raw" # /dev/vdb: a second disk for a second VG (replication targets)
 	mkdir -p "$R/out"
-	echo "=== VM scenario: $name"
 	start=$(date +%s)
 	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -m 3072 -smp 2 -nographic -no-reboot \
 		-kernel "$CACHE/vmlinuz" -initrd "$CACHE/initrd.gz" \
@@ -37,7 +37,7 @@ for s in "${scenarios[@]}"; do
 		-virtfs local,path="$R/out",mount_tag=results,security_model=none \
 		-drive file="$R/disk.raw",format=raw,if=virtio,cache=unsafe \
 		-drive file="$R/disk2.raw",format=raw,if=virtio,cache=unsafe \
-		>"$R/console" 2>&1
+		</dev/null >"$R/console" 2>&1
 	qrc=$?
 	end=$(date +%s)
 	# The scenario's own summary is reported once, in the "---" line below,
@@ -48,7 +48,8 @@ for s in "${scenarios[@]}"; do
 	if [ ! -f "$R/out/rc" ]; then
 		echo "FAIL: $name: the VM did not finish the scenario (qemu exit $qrc after $((end - start)) s); console:"
 		tail -30 "$R/console"
-		failed=$((failed + 1))
+		p=0
+		f=1
 	else
 		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$R/out/log" | tail -1)
 		p=$(echo "$line" | awk '{ print $1 + 0 }')
@@ -60,11 +61,43 @@ for s in "${scenarios[@]}"; do
 		elif [ "$(cat "$R/out/rc")" != 0 ] && [ "$f" -eq 0 ]; then
 			f=1
 		fi
-		passed=$((passed + p))
-		failed=$((failed + f))
 		echo "--- $name: $p passed, $f failed in $((end - start)) s"
 	fi
 	rm -rf "$R"
+	echo "$p $f"
+}
+
+scenarios=("$@")
+# Largest scripts first (the replication scenarios are the long ones), so
+# that VMs run side by side finish at about the same time.
+[ ${#scenarios[@]} -gt 0 ] || mapfile -t scenarios < <(ls -S "$HERE"/scenarios/[0-9]*.sh)
+# THINFS_VM_JOBS VMs at a time.  A VM under TCG keeps about two host cores
+# busy (its vCPUs, and the 9p server that serves it the host's binaries):
+# on a 2-core machine two at a time took twice as long each, so the
+# default is one; machines with more cores gain from more.
+JOBS=${THINFS_VM_JOBS:-1}
+OUT=$(mktemp -d /tmp/thinfs-vm-reports.XXXXXX)
+report() { # prints a finished scenario's lines, once, as a block
+	local r=$1
+	[ -f "$r.done" ] || return 1
+	sed '$d' "$r"
+	set -- $(tail -1 "$r")
+	passed=$((passed + ${1:-0}))
+	failed=$((failed + ${2:-1}))
+	rm -f "$r" "$r.done"
+}
+n=0
+for s in "${scenarios[@]}"; do
+	s=$(cd "$(dirname "$s")" && pwd)/$(basename "$s")
+	n=$((n + 1))
+	(run_one "$s" >"$OUT/$n" 2>&1; touch "$OUT/$n.done") &
+	while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do
+		wait -n
+		for r in "$OUT"/*.done; do [ -e "$r" ] && report "${r%.done}"; done
+	done
 done
+wait
+for r in "$OUT"/*.done; do [ -e "$r" ] && report "${r%.done}"; done
+rm -rf "$OUT"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # thinfs replicate between two pools on two disks, and into a directory:
-# five cycles with writes between leave the newest snapshot equal at both
+# four cycles with writes between leave the newest snapshot equal at both
 # ends (by the kernel's bytes and by thinfs verify), --keep 3 at each end,
 # and a Prometheus textfile; a cycle killed midway is followed by a normal,
 # consistent one; a byte changed on the target makes verify exit 1 naming
@@ -24,8 +24,8 @@ sum_lv() { lvchange -qy -ay -K "$1" >/dev/null && sha256sum <"/dev/$1" | cut -c1
 snaps() { lvs --noheadings -o lv_name "$1" 2>/dev/null | awk '{ print $1 }' | grep -E "^$2[0-9]{8}T[0-9]{6}Z\$" | sort; }
 newest() { snaps "$1" "$2" | tail -1; }
 
-# Five cycles, each after new writes and a discard.
-for i in 1 2 3 4 5; do
+# Four cycles, each after new writes and a discard (the fourth prunes).
+for i in 1 2 3 4; do
 	dd if=/dev/urandom of=/dev/vgs/vm1 bs=64k count=40 seek=$((i * 300)) oflag=direct status=none
 	blkdiscard -o $(((i * 300 + 5) * 65536)) -l $((2 * 65536)) /dev/vgs/vm1
 	"$THINFS" replicate vgs/vm1 vgt/pool --keep 3 --prefix _lv_ --metrics "$M" >/tmp/out.lv.$i 2>/tmp/err.lv.$i
@@ -34,8 +34,8 @@ for i in 1 2 3 4 5; do
 	echo "dir cycle $i: rc $? $(cat /tmp/out.dir.$i) $(cat /tmp/err.dir.$i)"
 done
 check "the first cycle says it sends in full" grep -q "in full" /tmp/err.lv.1
-check "every later cycle is incremental" bash -c "for i in 2 3 4 5; do grep -q 'ok: vm1_lv_.*(incremental from vm1_lv_' /tmp/out.lv.\$i || exit 1; done"
-check "and the directory's too" bash -c "for i in 2 3 4 5; do grep -q '(incremental from vm1_dir_' /tmp/out.dir.\$i || exit 1; done"
+check "every later cycle is incremental" bash -c "for i in 2 3 4; do grep -q 'ok: vm1_lv_.*(incremental from vm1_lv_' /tmp/out.lv.\$i || exit 1; done"
+check "and the directory's too" bash -c "for i in 2 3 4; do grep -q '(incremental from vm1_dir_' /tmp/out.dir.\$i || exit 1; done"
 check "--keep 3 leaves 3 snapshots at the source" [ "$(snaps vgs vm1_lv_ | wc -l)" = 3 ]
 check "and 3 at the target pool" [ "$(snaps vgt vm1_lv_ | wc -l)" = 3 ]
 check "and 3 files in the directory" [ "$(ls "$D" | grep -cE '^vm1_dir_[0-9]{8}T[0-9]{6}Z$')" = 3 ]
@@ -207,8 +207,6 @@ EOF2
 	for _ in $(seq 50); do $THINFS_SSH root@127.0.0.1 true 2>/dev/null && break; sleep 0.2; done
 	mkdir -p /tmp/sdir.$$
 	check "replicate over ssh to a directory" bash -c "'$THINFS' replicate vgs/vm1 ssh:root@127.0.0.1:/tmp/sdir.$$ --prefix _ssh_ --keep 2 | grep -q ok"
-	dd if=/dev/urandom of=/dev/vgs/vm1 bs=64k count=10 seek=50 oflag=direct status=none
-	check "and incrementally the next time" bash -c "'$THINFS' replicate vgs/vm1 ssh:root@127.0.0.1:/tmp/sdir.$$ --prefix _ssh_ --keep 2 | grep -q 'incremental'"
 	SS=$(newest vgs vm1_ssh_)
 	check "verify over ssh (only hashes cross)" "$THINFS" verify "vgs/$SS" "ssh:root@127.0.0.1:/tmp/sdir.$$"
 	check "the ssh copy equals the source" [ "$(sha256sum <"/tmp/sdir.$$/$SS" | cut -c1-64)" = "$(sum_lv "vgs/$SS")" ]
