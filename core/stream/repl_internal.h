@@ -34,6 +34,13 @@ struct tf_replica_meta {
 	uint64_t base_size; /* of the relative it is staged from */
 	bool replacing;	    /* an older state of it is at the target */
 	const struct tf_repl_entry *e;
+	/* Its source origin's name at the target when that volume comes later
+	 * in this stream and is not at the target yet (a first replication of
+	 * the lineage), else "".  A pool builds that origin in place and takes
+	 * this volume as a snapshot of it, so its LVM origin is the source's. */
+	char origin_later[200];
+	char digest[41];      /* its state digest (tf_repl_state_digest) */
+	char base_digest[41]; /* its relative's, "-" when it is sent in full */
 };
 
 struct tf_replica_ops {

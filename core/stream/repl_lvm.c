@@ -15,9 +15,21 @@
  * devices.  A cut-off volume keeps its staging LV and a checkpoint,
  * $THINFS_STATE_DIR/repl-VG-V.resume, for the rerun.
  *
- * A thin LV's LVM origin is fixed when it is created, so V's origin at the
- * target is the relative it was cloned from, which is its source origin
- * only when that was its nearest relative (see docs/replication-stream.md).
+ * A thin LV's LVM origin is fixed when it is created.  In a first
+ * replication of a lineage, the snapshots of O arrive before O (oldest
+ * content first), so O is built in place: its staging LV O_thinfs_recv
+ * takes the first snapshot's content, each snapshot of O is applied into
+ * it and then taken as a thin snapshot of it, and O's own delta lands last,
+ * when the stage is renamed to O.  The snapshots' origin is then O, as at
+ * the source.  A marker file, $THINFS_STATE_DIR/repl-VG-O.stage, says what
+ * the stage holds ("clean D": exactly state D; "dirty B T": state B on its
+ * way to T), so a rerun after a cut re-applies T's delta (a delta rewrites
+ * every range it touches, so applying it again over a part of itself gives
+ * T) and never applies a delta over anything else.  Where the stage does
+ * not hold a volume's relative (a branch, a resize down, an incremental
+ * run), the volume is staged the plain way, as a snapshot of its relative,
+ * and its origin at the target is that relative (see
+ * docs/replication-stream.md).
  */
 #include "core/stream/repl_internal.h"
 
@@ -45,8 +57,14 @@ struct lvm_replica {
 struct clone_target {
 	struct tf_target t;
 	struct lvm_replica *rep;
-	char lv[128], base[128], stage[160], stage_dev[400], resume[4300];
-	char tags[2048]; /* --addtag list, space-separated */
+	char lv[128], base[128], stage[160], stage_dev[400], resume[4608];
+	/* The stage is a lineage stage (see the top): kept on abort, its
+	 * marker updated; `snap_of_stage`: this volume is not the stage's
+	 * owner but is taken as a snapshot of it on commit. */
+	bool lineage, snap_of_stage;
+	char marker[4608], digest[41], base_digest[41];
+	uint64_t stage_bytes; /* the stage's size now (0: not made yet) */
+	char tags[2048];      /* --addtag list, space-separated */
 	uint64_t base_size;
 	bool replacing; /* an older state of the volume is there */
 	int fd;
@@ -90,6 +108,25 @@ static int lv_tags(struct lvm_replica *l, const char *name, char *out, size_t le
 static int lv_pool_tags(struct lvm_replica *l, const char *name, char *out, size_t len)
 {
 	return lv_fields(l, name, "pool_lv,lv_tags", out, len);
+}
+
+/* Size of VG/name in bytes; -ENOENT if it does not exist. */
+static int lv_bytes(struct lvm_replica *l, const char *name, uint64_t *bytes)
+{
+	char full[300], *text;
+	const char *argv[] = {"lvs", "--noheadings", "--units", "b", "--nosuffix",
+			      "-o",  "lv_size",	     full,	NULL};
+	int rc = 0;
+
+	snprintf(full, sizeof(full), "%s/%s", l->vg, name);
+	if (tf_run_ok(argv, NULL, &text) < 0) {
+		tf_err_clear();
+		return -ENOENT;
+	}
+	if (sscanf(text, " %" SCNu64, bytes) != 1)
+		rc = tf_fail(EIO, "lvs %s: no size in \"%.60s\"", full, text);
+	free(text);
+	return rc;
 }
 
 /* Finds "prefix<value>" among comma-separated tags; copies value. */
@@ -158,6 +195,82 @@ static int run_lv(const char *cmd, const char *opt, const char *vg, const char *
 	return tf_run_ok(argv, NULL, NULL);
 }
 
+/* ---- the lineage stage's marker ---- */
+
+/* Reads the marker: 'c' (clean a), 'd' (dirty a -> b), or 0 if none. */
+static char marker_read(const char *path, char a[41], char b[41])
+{
+	char kind[8] = "";
+	FILE *f = fopen(path, "re");
+
+	a[0] = b[0] = '\0';
+	if (!f)
+		return 0;
+	int n = fscanf(f, "%7s %40s %40s", kind, a, b);
+	fclose(f);
+	if (n == 2 && strcmp(kind, "clean") == 0)
+		return 'c';
+	if (n == 3 && strcmp(kind, "dirty") == 0)
+		return 'd';
+	return 0;
+}
+
+static int marker_write(const char *path, const char *kind, const char *a, const char *b)
+{
+	char tmp[4700];
+	FILE *f;
+	int rc = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (!(f = fopen(tmp, "we")))
+		return tf_fail(errno, "%s: %s", tmp, strerror(errno));
+	fprintf(f, "%s %s%s%s\n", kind, a, b ? " " : "", b ? b : "");
+	if (fflush(f) != 0 || fsync(fileno(f)) < 0)
+		rc = tf_fail(errno, "%s: %s", tmp, strerror(errno));
+	if (fclose(f) != 0 && rc == 0)
+		rc = tf_fail(errno, "%s: %s", tmp, strerror(errno));
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = tf_fail(errno, "%s: %s", path, strerror(errno));
+	return rc;
+}
+
+/* Whether OWNER's stage can take this volume's delta: it holds exactly the
+ * volume's relative (clean at its state, or dirty from the relative to
+ * this very volume: a cut run of the same step), and is not larger than
+ * the volume (a stage is grown, never shrunk, so no chunk beyond an old
+ * end can come back).  A stage that does not exist yet can take a volume
+ * sent in full. */
+static bool stage_takes(struct clone_target *c, const char *owner, const struct tf_replica_meta *m)
+{
+	struct lvm_replica *l = c->rep;
+	char stage[160], a[41], b[41];
+	char kind = marker_read(c->marker, a, b);
+
+	snprintf(stage, sizeof(stage), "%.127s_thinfs_recv", owner);
+	if (lv_bytes(l, stage, &c->stage_bytes) < 0) {
+		c->stage_bytes = 0;
+		return strcmp(m->base_digest, "-") == 0;
+	}
+	if (c->stage_bytes > m->e->size_bytes)
+		return false;
+	if (kind == 'c')
+		return strcmp(a, m->base_digest) == 0;
+	if (kind != 'd')
+		return false;
+	if (strcmp(a, m->base_digest) == 0 && strcmp(b, m->digest) == 0)
+		return true;
+	/* Cut after the volume it was on its way to was taken and put in
+	 * place, before the marker said so: the stage holds that volume. */
+	if (strcmp(b, m->base_digest) == 0 && c->base[0]) {
+		struct tf_replica_state st;
+		if (lvm_state(&l->r, c->base, &st) == 0 && st.has_state &&
+		    strcmp(st.digest, b) == 0)
+			return true;
+		tf_err_clear();
+	}
+	return false;
+}
+
 static int clone_begin(struct tf_target *t, const struct tf_stream_header *h, bool force,
 		       bool resuming)
 {
@@ -169,7 +282,24 @@ static int clone_begin(struct tf_target *t, const struct tf_stream_header *h, bo
 	(void)force; /* the base was checked against the manifest before */
 	snprintf(full, sizeof(full), "%s/%s", l->vg, c->stage);
 	snprintf(size, sizeof(size), "%" PRIu64 "b", h->volume_bytes);
-	if (resuming) {
+	if (c->lineage) {
+		const char *act[] = {"lvchange", "-qy", "-ay", "-K", full, NULL};
+		const char *rs[] = {"lvresize", "-qy", "-L", size, full, NULL};
+		char pool[300];
+		const char *mk[] = {"lvcreate", "-qy", "-V",	 size, "-T",
+				    pool,	"-n",  c->stage, NULL};
+
+		snprintf(pool, sizeof(pool), "%s/%s", l->vg, l->pool);
+		if ((rc = marker_write(c->marker, "dirty", c->base_digest, c->digest)) < 0)
+			return rc;
+		if (c->stage_bytes == 0)
+			rc = tf_run_ok(mk, NULL, NULL);
+		else if ((rc = tf_run_ok(act, NULL, NULL)) == 0 && h->volume_bytes > c->stage_bytes)
+			rc = tf_run_ok(rs, NULL, NULL);
+		if (rc < 0)
+			return rc;
+		c->stage_bytes = h->volume_bytes;
+	} else if (resuming) {
 		const char *act[] = {"lvchange", "-qy", "-ay", "-K", full, NULL};
 		if ((rc = tf_run_ok(act, NULL, NULL)) < 0)
 			return rc;
@@ -241,7 +371,7 @@ static int clone_save_checkpoint(struct tf_target *t, const struct tf_parser_che
 {
 	struct clone_target *c = ct(t);
 	uint8_t file[TF_CHECKPOINT_FILE_BYTES];
-	char tmp[4400];
+	char tmp[4700];
 	int fd, rc = 0;
 
 	if (c->fd < 0 || fsync(c->fd) < 0)
@@ -270,14 +400,24 @@ static int clone_load_checkpoint(struct tf_target *t, struct tf_parser_checkpoin
 		return -ENOENT;
 	n = read(fd, file, sizeof(file));
 	close(fd);
+	if (c->lineage) {
+		/* Only bytes applied into the stage since it last went dirty
+		 * toward this volume count. */
+		char a[41], b[41];
+		if (marker_read(c->marker, a, b) != 'd' || strcmp(b, c->digest) != 0) {
+			unlink(c->resume);
+			return -ENOENT;
+		}
+	}
 	if (lv_tags(c->rep, c->stage, tags, sizeof(tags)) < 0)
 		return tf_fail(EBADMSG, "%s: the staging LV %s is gone; starting afresh", c->resume,
 			       c->stage);
 	return tf_checkpoint_decode(file, n < 0 ? 0 : (size_t)n, cp, c->resume);
 }
 
-/* Appends "--deltag X" for every tag the snapshot inherited. */
-static int retag(struct clone_target *c, const char *tag)
+/* Gives VG/lv the volume's tags (and state tag), dropping every tag it
+ * inherited from what it was made from. */
+static int retag(struct clone_target *c, const char *lv, const char *tag)
 {
 	struct lvm_replica *l = c->rep;
 	char have[2048], full[300], *save = NULL;
@@ -286,8 +426,8 @@ static int retag(struct clone_target *c, const char *tag)
 	size_t n = 0;
 	int rc;
 
-	snprintf(full, sizeof(full), "%s/%s", l->vg, c->stage);
-	if ((rc = lv_tags(l, c->stage, have, sizeof(have))) < 0)
+	snprintf(full, sizeof(full), "%s/%s", l->vg, lv);
+	if ((rc = lv_tags(l, lv, have, sizeof(have))) < 0)
 		return tf_fail(ENOENT, "%s: the staging LV is gone", full);
 	if (!(copy = malloc(strlen(have) + strlen(c->tags) + strlen(tag) + 4)))
 		return tf_fail(ENOMEM, "receive: out of memory");
@@ -312,6 +452,32 @@ static int retag(struct clone_target *c, const char *tag)
 	return rc;
 }
 
+/* A volume applied into its origin's stage: taken as a thin snapshot of the
+ * stage (under a temporary name, tagged, then renamed, so the name appears
+ * only with the whole volume behind it). */
+static int commit_snapshot(struct clone_target *c, const char *tag)
+{
+	struct lvm_replica *l = c->rep;
+	char tmp[160], from[300], tags[2048];
+	const char *snap[] = {"lvcreate", "-qy", "-s", "-kn", "-n", tmp, from, NULL};
+	const char *mv[] = {"lvrename", "-qy", l->vg, tmp, c->lv, NULL};
+	int rc;
+
+	snprintf(tmp, sizeof(tmp), "%s_thinfs_recv", c->lv);
+	snprintf(from, sizeof(from), "%s/%s", l->vg, c->stage);
+	if (lv_tags(l, tmp, tags, sizeof(tags)) == 0 &&
+	    (rc = run_lv("lvremove", NULL, l->vg, tmp)) < 0)
+		return rc; /* a leftover of a cut run */
+	if ((rc = tf_run_ok(snap, NULL, NULL)) < 0 || (rc = retag(c, tmp, tag)) < 0 ||
+	    (rc = tf_run_ok(mv, NULL, NULL)) < 0)
+		return rc;
+	unlink(c->resume);
+	/* A cut before this line is recognised by stage_takes. */
+	if ((rc = marker_write(c->marker, "clean", c->digest, NULL)) < 0)
+		tf_err_clear();
+	return 0;
+}
+
 static int clone_commit(struct tf_target *t, const struct tf_target_state *st,
 			uint64_t volume_bytes)
 {
@@ -327,7 +493,9 @@ static int clone_commit(struct tf_target *t, const struct tf_target_state *st,
 	c->fd = -1;
 	memcpy(tag, "thinfs_", 7);
 	tf_repl_state_digest(st->identity, st->thin_id, st->fingerprint, tag + 7);
-	if ((rc = retag(c, tag)) < 0)
+	if (c->snap_of_stage)
+		return commit_snapshot(c, tag);
+	if ((rc = retag(c, c->stage, tag)) < 0)
 		return rc;
 	snprintf(old, sizeof(old), "%s_thinfs_old", c->lv);
 	if (c->replacing) {
@@ -342,6 +510,8 @@ static int clone_commit(struct tf_target *t, const struct tf_target_state *st,
 		return rc;
 	if (c->replacing && run_lv("lvremove", NULL, l->vg, old) < 0)
 		tf_err_clear(); /* the new volume is in place; a leftover is harmless */
+	if (c->lineage)
+		unlink(c->marker); /* the stage is its owner now */
 	unlink(c->resume);
 	return 0;
 }
@@ -355,7 +525,9 @@ static void clone_abort(struct tf_target *t, bool keep)
 		c->fd = -1;
 	}
 	if (!keep) {
-		if (run_lv("lvremove", NULL, c->rep->vg, c->stage) < 0)
+		/* A lineage stage holds the snapshots already taken of it: it
+		 * stays, and its marker says it is dirty. */
+		if (!c->lineage && run_lv("lvremove", NULL, c->rep->vg, c->stage) < 0)
 			tf_err_clear();
 		unlink(c->resume);
 	}
@@ -417,9 +589,30 @@ static int lvm_open(struct tf_replica *rep, const char *name, const char *base,
 	c->fd = -1;
 	snprintf(c->lv, sizeof(c->lv), "%s", name);
 	snprintf(c->base, sizeof(c->base), "%s", base ? base : "");
-	snprintf(c->stage, sizeof(c->stage), "%s_thinfs_recv", name);
+	snprintf(c->digest, sizeof(c->digest), "%s", m->digest);
+	snprintf(c->base_digest, sizeof(c->base_digest), "%s", m->base_digest);
+	/* Into its origin's stage, or its own stage that snapshots were taken
+	 * of (a lineage stage), when that stage holds its relative. */
+	bool into_origin = m->origin_later[0] && !m->replacing;
+	const char *owner = into_origin ? m->origin_later : name;
+	snprintf(c->marker, sizeof(c->marker), "%s/repl-%s-%.127s.stage", l->state_dir, l->vg,
+		 owner);
+	if (into_origin || access(c->marker, F_OK) == 0) {
+		char a[41], b[41];
+		c->lineage = stage_takes(c, owner, m);
+		/* Not its own (the plain staging below replaces it), or dirty
+		 * toward a volume that is not coming to finish it: no volume
+		 * may be applied over that stage again. */
+		if (!c->lineage && (!into_origin || marker_read(c->marker, a, b) == 'd'))
+			unlink(c->marker);
+	}
+	c->snap_of_stage = c->lineage && into_origin;
+	snprintf(c->stage, sizeof(c->stage), "%.127s_thinfs_recv", c->lineage ? owner : name);
 	snprintf(c->stage_dev, sizeof(c->stage_dev), "/dev/%s/%s", l->vg, c->stage);
-	snprintf(c->resume, sizeof(c->resume), "%s/repl-%s-%s.resume", l->state_dir, l->vg, name);
+	/* The checkpoint of a delta applied into another volume's stage has its
+	 * own name: it must never resume a plain staging, nor the reverse. */
+	snprintf(c->resume, sizeof(c->resume), "%s/repl-%s-%s%s%.127s.resume", l->state_dir, l->vg,
+		 name, c->snap_of_stage ? ".in." : "", c->snap_of_stage ? owner : "");
 	snprintf(c->t.name, sizeof(c->t.name), "%s/%s", l->vg, name);
 	c->base_size = m->base_size;
 	c->replacing = m->replacing;

@@ -191,6 +191,22 @@ static int on_manifest(void *ctx, const struct tf_repl_header *h, const struct t
 	return check_replay(r);
 }
 
+/* Entry i's origin, if it comes later in this stream and is not at the
+ * target yet: the volume the replica may build in place (see
+ * tf_replica_meta.origin_later). */
+static void origin_later(struct tf_repl_recv *r, size_t i, char out[200])
+{
+	out[0] = '\0';
+	for (size_t j = i + 1; r->e[i].origin[0] && j < r->n; j++) {
+		if (strcmp(r->e[j].name, r->e[i].origin) != 0)
+			continue;
+		if ((r->e[j].flags & TF_REPL_ENTRY_SENT) && r->status[j] == V_PENDING &&
+		    !r->exists[j])
+			snprintf(out, 200, "%s", r->tname[j]);
+		return;
+	}
+}
+
 static int on_begin(void *ctx, size_t i)
 {
 	struct tf_repl_recv *r = ctx;
@@ -208,6 +224,13 @@ static int on_begin(void *ctx, size_t i)
 	snprintf(m.pool_key, sizeof(m.pool_key), "%s", r->pool_key);
 	m.base_size = e->base == TF_REPL_NO_BASE ? 0 : r->e[e->base].size_bytes;
 	m.replacing = r->exists[i];
+	origin_later(r, i, m.origin_later);
+	tf_repl_state_digest(r->h->identity, e->thin_id, e->fp, m.digest);
+	if (e->base == TF_REPL_NO_BASE)
+		snprintf(m.base_digest, sizeof(m.base_digest), "-");
+	else
+		tf_repl_state_digest(r->h->identity, r->e[e->base].thin_id, r->e[e->base].fp,
+				     m.base_digest);
 	rc = r->rep->ops->open(r->rep, r->tname[i],
 			       e->base == TF_REPL_NO_BASE ? NULL : r->tname[e->base], &m, &r->cur);
 	if (rc < 0)

@@ -75,6 +75,10 @@ check "every LV's bytes equal the source's (lvs lists the same thin LVs)" same_l
 check "LVM tags travel" bash -c "lvs --noheadings -o lv_tags dst/fs | grep -q prod"
 echo "INFO: origins at the source:  $(origins src pool | tr '\n' ';')"
 echo "INFO: origins at the target:  $(origins dst pool | tr '\n' ';')"
+check "a first replication gives every LV its source origin (lvs -o name,origin)" \
+	[ "$(origins src pool)" = "$(origins dst pool)" ]
+check "no staging LV or marker is left" \
+	bash -c "[ -z \"\$(lvs --noheadings -o lv_name dst | grep thinfs)\" ] && ! ls $THINFS_STATE_DIR/*.stage 2>/dev/null"
 src_used=$(used_blocks src pool)
 dst_used=$(used_blocks dst pool)
 echo "INFO: data blocks used: source $src_used, target $dst_used"
@@ -139,6 +143,8 @@ check "rerunning completes it" [ $? -eq 0 ]
 check "the volumes that had landed were not applied again" grep -q "already here" /tmp/out2
 check "no staging LV is left" bash -c "[ -z \"\$(lvs --noheadings -o lv_name dst | grep thinfs)\" ]"
 check "and every LV equals the source" same_lvs dst pool2 k_
+check "and has its source origin, though the receiver was killed inside a lineage" \
+	[ "$(origins src pool | awk '{ print "k_" $1, ($2 == "" ? "" : "k_" $2) }' | sed 's/ $//')" = "$(origins dst pool2 | sed 's/ $//')" ]
 
 # --- a directory on XFS with reflink ------------------------------------------
 if command -v mkfs.xfs >/dev/null && lvcreate -qy -L 320M -n xfs dst >/dev/null &&
