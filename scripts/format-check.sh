@@ -8,12 +8,17 @@ if [ "${1:-}" = "--fix" ]; then
 	clang-format -i "${files[@]}"
 	exit 0
 fi
-bad=0
-for f in "${files[@]}"; do
-	if ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then
-		echo "not formatted: $f (scripts/format-check.sh --fix)"
-		bad=$((bad + 1))
-	fi
+# One clang-format for all files (one per file took 25 s on CI); it names
+# each file that differs in its diagnostics.
+out=$(clang-format --dry-run --Werror "${files[@]}" 2>&1)
+rc=$?
+mapfile -t bad < <(echo "$out" | grep -oE '^[^: ]+\.[ch]:[0-9]+:[0-9]+: error' | cut -d: -f1 | sort -u)
+for f in "${bad[@]}"; do
+	echo "not formatted: $f (scripts/format-check.sh --fix)"
 done
-echo "clang-format: ${#files[@]} files, $bad not formatted"
-[ "$bad" -eq 0 ]
+if [ "$rc" -ne 0 ] && [ ${#bad[@]} -eq 0 ]; then
+	echo "$out" | tail -5
+	bad=("clang-format failed")
+fi
+echo "clang-format: ${#files[@]} files, ${#bad[@]} not formatted"
+[ ${#bad[@]} -eq 0 ]
