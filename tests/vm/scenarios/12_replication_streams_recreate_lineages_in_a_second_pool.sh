@@ -146,6 +146,31 @@ check "and every LV equals the source" same_lvs dst pool2 k_
 check "and has its source origin, though the receiver was killed inside a lineage" \
 	[ "$(origins src pool | awk '{ print "k_" $1, ($2 == "" ? "" : "k_" $2) }' | sed 's/ $//')" = "$(origins dst pool2 | sed 's/ $//')" ]
 
+# --- cut inside the origin's own delta, then the origin changes at the source --
+# The snapshots have landed as snapshots of raw's stage; raw's delta was cut
+# at its end.  Then raw changes: two chunks go back to unmapped, as they are in
+# raw_r3, so the new delta does not touch them.  The stage, dirty toward the
+# old raw, must not be finished with the new delta (it would keep the old
+# bytes there): it is dropped and raw staged afresh from raw_r3.
+lvcreate -qy -L 1G --chunksize 64k -T dst/pool3 >/dev/null
+"$THINFS" send src/pool raw -R >/tmp/raw.s
+# Cut inside raw's 64-byte trailer (the stream's own end is 64 bytes more):
+# every record of raw's delta is in the stage, and raw has not landed.
+head -c $(($(stat -c %s /tmp/raw.s) - 64 - 32)) /tmp/raw.s | "$THINFS" receive dst/pool3 --prefix c_ >/tmp/out3 2>&1
+check "a stream cut inside the origin's delta fails, its snapshots in" \
+	bash -c "[ \$(grep -c ': received' /tmp/out3) = 3 ] && ! lvs dst/c_raw >/dev/null 2>&1"
+check "the snapshots that landed are snapshots of the origin's stage" \
+	[ "$(lvs --noheadings -o origin dst/c_raw_r1 | tr -d ' ')" = c_raw_thinfs_recv ]
+blkdiscard -o $((200 * CHUNK)) -l $((2 * CHUNK)) /dev/src/raw
+dd if=/dev/urandom of=/dev/src/raw bs=64k count=1 seek=120 oflag=direct status=none
+"$THINFS" send src/pool raw -R | "$THINFS" receive dst/pool3 --prefix c_ >/tmp/out3 2>&1
+check "the rerun after the origin changed completes" [ "${PIPESTATUS[1]}" -eq 0 ]
+check "and raw equals the source (the stale stage was not finished)" [ "$(sum src raw)" = "$(sum dst c_raw)" ]
+same_snaps() { for s in raw_r1 raw_r2 raw_r3; do [ "$(sum src $s)" = "$(sum dst c_$s)" ] || return 1; done; }
+check "and so do its snapshots" same_snaps
+check "and nothing of the stage is left" \
+	bash -c "! lvs --noheadings -o lv_name dst | grep -q thinfs && ! ls $THINFS_STATE_DIR/*.stage 2>/dev/null"
+
 # --- a directory on XFS with reflink ------------------------------------------
 if command -v mkfs.xfs >/dev/null && lvcreate -qy -L 320M -n xfs dst >/dev/null &&
 	mkfs.xfs -q -m reflink=1 /dev/dst/xfs && mkdir -p /mnt/x && mount /dev/dst/xfs /mnt/x; then
