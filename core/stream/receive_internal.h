@@ -45,6 +45,21 @@ struct tf_target {
 int tf_target_lock(int dirfd, const char *name, const char *target, int *out);
 void tf_target_unlock(int dirfd, const char *name, int fd);
 
+/* The receive lock of the LV VG/LV: VG-LV.lock in $THINFS_LOCK_DIR
+ * (default /run/lock/thinfs), the same whichever command receives into it
+ * (a single-volume receive, a replication stream's volume, or the stage
+ * of a lineage's origin).  Initialise with TF_LV_LOCK_INIT. */
+struct tf_lv_lock {
+	int dirfd, fd;
+	char name[300];
+};
+#define TF_LV_LOCK_INIT                                                                            \
+	{                                                                                          \
+		.dirfd = -1, .fd = -1                                                              \
+	}
+int tf_lv_lock(struct tf_lv_lock *k, const char *vg, const char *lv, const char *target);
+void tf_lv_unlock(struct tf_lv_lock *k);
+
 int tf_target_file_open(const char *dir, const char *lv, struct tf_target **out);
 int tf_target_lvm_open(const char *vg_pool, const char *lv, struct tf_target **out);
 /* A session over a target made elsewhere (the replication receive's);

@@ -68,6 +68,9 @@ struct clone_target {
 	uint64_t base_size;
 	bool replacing; /* an older state of the volume is there */
 	int fd;
+	/* One receive per LV, as a single-volume receive takes it; a volume
+	 * going through its origin's stage holds the origin's too. */
+	struct tf_lv_lock lock, owner_lock;
 };
 
 static struct lvm_replica *lr(struct tf_replica *r)
@@ -539,6 +542,8 @@ static void clone_free(struct tf_target *t)
 
 	if (c->fd >= 0)
 		close(c->fd);
+	tf_lv_unlock(&c->owner_lock);
+	tf_lv_unlock(&c->lock);
 	free(c);
 }
 
@@ -587,6 +592,8 @@ static int lvm_open(struct tf_replica *rep, const char *name, const char *base,
 	c->t.ops = &clone_ops;
 	c->rep = l;
 	c->fd = -1;
+	c->lock = c->owner_lock = (struct tf_lv_lock)TF_LV_LOCK_INIT;
+	snprintf(c->t.name, sizeof(c->t.name), "%s/%s", l->vg, name);
 	snprintf(c->lv, sizeof(c->lv), "%s", name);
 	snprintf(c->base, sizeof(c->base), "%s", base ? base : "");
 	snprintf(c->digest, sizeof(c->digest), "%s", m->digest);
@@ -597,6 +604,15 @@ static int lvm_open(struct tf_replica *rep, const char *name, const char *base,
 	const char *owner = into_origin ? m->origin_later : name;
 	snprintf(c->marker, sizeof(c->marker), "%s/repl-%s-%.127s.stage", l->state_dir, l->vg,
 		 owner);
+	char owner_name[300];
+	snprintf(owner_name, sizeof(owner_name), "%s/%.127s", l->vg, owner);
+	int rc = tf_lv_lock(&c->lock, l->vg, name, c->t.name);
+	if (rc == 0 && into_origin)
+		rc = tf_lv_lock(&c->owner_lock, l->vg, owner, owner_name);
+	if (rc < 0) {
+		clone_free(&c->t);
+		return rc;
+	}
 	if (into_origin || access(c->marker, F_OK) == 0) {
 		char a[41], b[41];
 		c->lineage = stage_takes(c, owner, m);
@@ -613,7 +629,6 @@ static int lvm_open(struct tf_replica *rep, const char *name, const char *base,
 	 * own name: it must never resume a plain staging, nor the reverse. */
 	snprintf(c->resume, sizeof(c->resume), "%s/repl-%s-%s%s%.127s.resume", l->state_dir, l->vg,
 		 name, c->snap_of_stage ? ".in." : "", c->snap_of_stage ? owner : "");
-	snprintf(c->t.name, sizeof(c->t.name), "%s/%s", l->vg, name);
 	c->base_size = m->base_size;
 	c->replacing = m->replacing;
 	build_tags(c, m);

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -75,4 +76,26 @@ void tf_target_unlock(int dirfd, const char *name, int fd)
 		return;
 	unlinkat(dirfd, name, 0); /* still held: nobody else can own this name's inode */
 	close(fd);
+}
+
+int tf_lv_lock(struct tf_lv_lock *k, const char *vg, const char *lv, const char *target)
+{
+	const char *dir = getenv("THINFS_LOCK_DIR");
+
+	if (!dir || !*dir)
+		dir = "/run/lock/thinfs";
+	mkdir(dir, 0700);
+	k->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (k->dirfd < 0)
+		return tf_fail(errno, "%s: lock directory %s: %s", target, dir, strerror(errno));
+	snprintf(k->name, sizeof(k->name), "%.127s-%.127s.lock", vg, lv);
+	return tf_target_lock(k->dirfd, k->name, target, &k->fd);
+}
+
+void tf_lv_unlock(struct tf_lv_lock *k)
+{
+	tf_target_unlock(k->dirfd, k->name, k->fd);
+	if (k->dirfd >= 0)
+		close(k->dirfd);
+	k->dirfd = k->fd = -1;
 }

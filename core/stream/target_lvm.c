@@ -40,8 +40,7 @@ struct lvm_target {
 	char vg[128], pool[128], lv[128], stage[160];
 	char stage_dev[400], resume[4200];
 	int fd;
-	int lockdir, lockfd;
-	char lockname[300];
+	struct tf_lv_lock lock;
 	uint64_t pool_chunk; /* bytes; 0 = discards do not unmap (write zeros) */
 	bool discard_failed; /* once a discard was not honoured, write zeros */
 };
@@ -356,9 +355,7 @@ static void lvm_free(struct tf_target *t)
 
 	if (l->fd >= 0)
 		close(l->fd);
-	tf_target_unlock(l->lockdir, l->lockname, l->lockfd);
-	if (l->lockdir >= 0)
-		close(l->lockdir);
+	tf_lv_unlock(&l->lock);
 	free(l);
 }
 
@@ -397,20 +394,6 @@ static int check_pool(struct lvm_target *l)
 	return 0;
 }
 
-static int lock_target(struct lvm_target *l)
-{
-	const char *dir = getenv("THINFS_LOCK_DIR");
-
-	if (!dir || !*dir)
-		dir = "/run/lock/thinfs";
-	mkdir(dir, 0700);
-	l->lockdir = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (l->lockdir < 0)
-		return tf_fail(errno, "%s: lock directory %s: %s", l->t.name, dir, strerror(errno));
-	snprintf(l->lockname, sizeof(l->lockname), "%s-%s.lock", l->vg, l->lv);
-	return tf_target_lock(l->lockdir, l->lockname, l->t.name, &l->lockfd);
-}
-
 int tf_target_lvm_open(const char *vg_pool, const char *lv, struct tf_target **out)
 {
 	const char *slash = strchr(vg_pool, '/');
@@ -427,7 +410,8 @@ int tf_target_lvm_open(const char *vg_pool, const char *lv, struct tf_target **o
 	if (!l)
 		return tf_fail(ENOMEM, "receive: out of memory");
 	l->t.ops = &lvm_ops;
-	l->fd = l->lockfd = l->lockdir = -1;
+	l->fd = -1;
+	l->lock = (struct tf_lv_lock)TF_LV_LOCK_INIT;
 	snprintf(l->vg, sizeof(l->vg), "%.*s", (int)(slash - vg_pool), vg_pool);
 	snprintf(l->pool, sizeof(l->pool), "%s", slash + 1);
 	snprintf(l->lv, sizeof(l->lv), "%s", lv);
@@ -441,7 +425,7 @@ int tf_target_lvm_open(const char *vg_pool, const char *lv, struct tf_target **o
 	if (!tf_recv_valid_name(l->vg) || !tf_recv_valid_name(l->pool))
 		rc = tf_fail(EINVAL, "%s: not a VG/POOL name", vg_pool);
 	else if ((rc = check_pool(l)) == 0)
-		rc = lock_target(l);
+		rc = tf_lv_lock(&l->lock, l->vg, l->lv, l->t.name);
 	if (rc < 0) {
 		lvm_free(&l->t);
 		return rc;

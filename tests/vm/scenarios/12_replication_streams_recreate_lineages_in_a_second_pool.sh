@@ -163,6 +163,15 @@ check "the snapshots that landed are snapshots of the origin's stage" \
 	[ "$(lvs --noheadings -o origin dst/c_raw_r1 | tr -d ' ')" = c_raw_thinfs_recv ]
 blkdiscard -o $((200 * CHUNK)) -l $((2 * CHUNK)) /dev/src/raw
 dd if=/dev/urandom of=/dev/src/raw bs=64k count=1 seek=120 oflag=direct status=none
+# While another receive holds raw's lock (a single-volume one, say), the
+# replication's raw is refused, the stage left as it was.
+mkdir -p /run/lock/thinfs
+exec 9>/run/lock/thinfs/dst-c_raw.lock
+flock -n 9
+"$THINFS" send src/pool raw -R | "$THINFS" receive dst/pool3 --prefix c_ >/tmp/out3 2>&1
+check "a receive into an LV another receive holds is refused (EBUSY), naming it" \
+	bash -c "grep -q 'c_raw: another receive into it is running' /tmp/out3 && lvs dst/c_raw_thinfs_recv >/dev/null 2>&1"
+exec 9>&-
 "$THINFS" send src/pool raw -R | "$THINFS" receive dst/pool3 --prefix c_ >/tmp/out3 2>&1
 check "the rerun after the origin changed completes" [ "${PIPESTATUS[1]}" -eq 0 ]
 check "and raw equals the source (the stale stage was not finished)" [ "$(sum src raw)" = "$(sum dst c_raw)" ]
