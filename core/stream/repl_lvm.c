@@ -10,9 +10,10 @@
  * LV gets V's tags — the state tag thinfs_<digest> that a single-volume
  * receive also uses, thinfs_src_<pool key>_<thin id>, thinfs_lin_<lineage
  * key>, thinfs_name_<source name>, and the source's own LVM tags — and is
- * renamed to V (an older V is renamed aside and removed).  LVM commands go
- * through tf_run_ok (core/base/run.h); thinfs never touches the pool's
- * devices.  A cut-off volume keeps its staging LV and a checkpoint,
+ * renamed to V (an older V is renamed aside and removed).  Each volume holds
+ * the per-LV receive lock a single-volume receive takes (tf_lv_lock).  LVM
+ * commands go through tf_run_ok (core/base/run.h); thinfs never touches the
+ * pool's devices.  A cut-off volume keeps its staging LV and a checkpoint,
  * $THINFS_STATE_DIR/repl-VG-V.resume, for the rerun.
  *
  * A thin LV's LVM origin is fixed when it is created.  In a first
