@@ -84,13 +84,14 @@ static struct clone_target *ct(struct tf_target *t)
 	return (struct clone_target *)t;
 }
 
-/* One lvs line of VG/name's fields into out; -ENOENT if the LV does not
- * exist. */
+/* One lvs line of VG/name's fields into out (sizes in bytes); -ENOENT if
+ * the LV does not exist. */
 static int lv_fields(struct lvm_replica *l, const char *name, const char *fields, char *out,
 		     size_t len)
 {
 	char full[300], *text;
-	const char *argv[] = {"lvs", "--noheadings", "-o", fields, full, NULL};
+	const char *argv[] = {"lvs", "--noheadings", "--units", "b", "--nosuffix",
+			      "-o",  fields,	     full,	NULL};
 
 	snprintf(full, sizeof(full), "%s/%s", l->vg, name);
 	if (tf_run_ok(argv, NULL, &text) < 0) {
@@ -117,19 +118,11 @@ static int lv_pool_tags(struct lvm_replica *l, const char *name, char *out, size
 /* Size of VG/name in bytes; -ENOENT if it does not exist. */
 static int lv_bytes(struct lvm_replica *l, const char *name, uint64_t *bytes)
 {
-	char full[300], *text;
-	const char *argv[] = {"lvs", "--noheadings", "--units", "b", "--nosuffix",
-			      "-o",  "lv_size",	     full,	NULL};
-	int rc = 0;
+	char line[64];
+	int rc = lv_fields(l, name, "lv_size", line, sizeof(line));
 
-	snprintf(full, sizeof(full), "%s/%s", l->vg, name);
-	if (tf_run_ok(argv, NULL, &text) < 0) {
-		tf_err_clear();
-		return -ENOENT;
-	}
-	if (sscanf(text, " %" SCNu64, bytes) != 1)
-		rc = tf_fail(EIO, "lvs %s: no size in \"%.60s\"", full, text);
-	free(text);
+	if (rc == 0 && sscanf(line, " %" SCNu64, bytes) != 1)
+		rc = tf_fail(EIO, "lvs %s/%s: no size in \"%s\"", l->vg, name, line);
 	return rc;
 }
 
